@@ -1,0 +1,63 @@
+# lanyard — build, test and lint. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/lanyard-dev/lanyard/internal/cli.Version=$(VERSION) \
+	-X github.com/lanyard-dev/lanyard/internal/cli.Commit=$(COMMIT)
+
+# Directory of the pinned test-stack and developer tools (see test/tools/build.sh).
+LANYARD_TOOLS_BIN ?= $(shell test/tools/build.sh dir)
+export LANYARD_TOOLS_BIN
+
+GO ?= go
+
+.PHONY: help
+help: ## List the targets.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/lanyard-broker and bin/lanyard-agent.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lanyard-broker ./cmd/broker
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lanyard-agent ./cmd/agent
+
+.PHONY: tools
+tools: ## Build the pinned test stack and developer tools when missing.
+	test/tools/build.sh all
+
+.PHONY: proto
+proto: ## Regenerate the gRPC code from proto/ with the pinned buf.
+	test/tools/build.sh dev
+	cd proto && PATH="$(LANYARD_TOOLS_BIN):$$PATH" buf lint
+	cd proto && PATH="$(LANYARD_TOOLS_BIN):$$PATH" buf generate
+
+.PHONY: proto-check
+proto-check: proto ## Fail when the committed generated code is stale.
+	@git diff --exit-code -- proto || { echo "proto: generated code is stale; run make proto and commit" >&2; exit 1; }
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: unit
+unit: ## Run the unit tests with the race detector.
+	$(GO) test -race -count=1 ./...
+
+.PHONY: integration
+integration: ## Run the integration tests against a real kube-apiserver, etcd and Vault.
+	test/tools/build.sh all
+	$(GO) test -race -count=1 -tags integration -timeout 40m ./...
+
+.PHONY: test
+test: vet proto-check integration ## vet, generated-code check, unit and integration tests.
+
+.PHONY: lint
+lint: ## Run the pinned golangci-lint.
+	test/tools/build.sh dev
+	"$(LANYARD_TOOLS_BIN)/golangci-lint" run ./...
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf bin

@@ -1,0 +1,154 @@
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// process is one server the harness started. Its output goes to a log file in
+// the stack directory so that a failure can show the tail of it.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+// live holds every process started by this test binary, so that a signal
+// handler can stop them even when no Stack is reachable.
+var live struct {
+	sync.Mutex
+	procs map[*process]struct{}
+}
+
+// startProcess starts bin with args in its own process group. The child is
+// killed by the kernel if this test binary dies without cleaning up
+// (Pdeathsig), and stop ends the whole group.
+func startProcess(dir, name, bin string, args []string, env []string) (*process, error) {
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create %s log: %w", name, err)
+	}
+	defer logFile.Close()
+
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+
+	live.Lock()
+	if live.procs == nil {
+		live.procs = make(map[*process]struct{})
+	}
+	live.procs[p] = struct{}{}
+	live.Unlock()
+	return p, nil
+}
+
+// PID is the process ID of the server itself (not of a wrapper).
+func (p *process) PID() int { return p.cmd.Process.Pid }
+
+// exited reports whether the process has ended, and how.
+func (p *process) exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// stop asks the process group to end with SIGTERM and kills it after grace.
+func (p *process) stop(grace time.Duration) {
+	defer func() {
+		live.Lock()
+		delete(live.procs, p)
+		live.Unlock()
+	}()
+	if done, _ := p.exited(); done {
+		return
+	}
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// tail returns the last lines of the process log, for error messages.
+func (p *process) tail(lines int) string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	data = bytes.TrimRight(data, "\n")
+	parts := bytes.Split(data, []byte("\n"))
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return string(bytes.Join(parts, []byte("\n")))
+}
+
+// failure wraps err with the tail of the process log and how it exited.
+func (p *process) failure(err error) error {
+	state := "still running"
+	if done, werr := p.exited(); done {
+		state = fmt.Sprintf("exited: %v", werr)
+	}
+	return fmt.Errorf("%s (%s): %w\n--- last lines of %s ---\n%s",
+		p.name, state, err, p.logPath, p.tail(30))
+}
+
+// stopAll stops every live process, used when the test binary is interrupted.
+func stopAll() {
+	live.Lock()
+	procs := make([]*process, 0, len(live.procs))
+	for p := range live.procs {
+		procs = append(procs, p)
+	}
+	live.Unlock()
+	for _, p := range procs {
+		p.stop(5 * time.Second)
+	}
+}
+
+// waitFor polls check until it succeeds, the process dies or timeout passes.
+func waitFor(p *process, timeout time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if done, werr := p.exited(); done {
+			return p.failure(fmt.Errorf("exited before it was ready: %w", werr))
+		}
+		if last = check(); last == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if last == nil {
+		last = errors.New("no check ran")
+	}
+	return p.failure(fmt.Errorf("not ready after %s: %w", timeout, last))
+}
