@@ -114,9 +114,9 @@ func (s *Stack) configureAuthMethod(ctx context.Context, admin *vault.Client) er
 		return fmt.Errorf("enable kubernetes auth: %w", err)
 	}
 	_, err = admin.Logical().WriteWithContext(ctx, "auth/"+s.VaultAuthMount+"/config", map[string]any{
-		"kubernetes_host":        s.APIServerURL,
-		"kubernetes_ca_cert":     string(s.CA.CertPEM),
-		"disable_local_ca_jwt":   true,
+		"kubernetes_host":                   s.APIServerURL,
+		"kubernetes_ca_cert":                string(s.CA.CertPEM),
+		"disable_local_ca_jwt":              true,
 		"use_annotations_as_alias_metadata": false,
 	})
 	if err != nil {
@@ -154,4 +154,3 @@ func (s *Stack) vaultEngineToken(ctx context.Context) (string, error) {
 	}
 	return s.ServiceAccountToken(ctx, VaultNamespace, VaultServiceAccount, nil, 24*time.Hour)
 }
-
