@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,8 +22,8 @@ type roleFile struct {
 	Description string            `json:"description"`
 	Subjects    []json.RawMessage `json:"subjects"`
 	Grant       *grantFile        `json:"grant"`
-	TTL         string            `json:"ttl"`
-	MaxTTL      string            `json:"maxTTL"`
+	TTL         durationText      `json:"ttl"`
+	MaxTTL      durationText      `json:"maxTTL"`
 }
 
 type subjectFile struct {
@@ -51,4 +52,24 @@ type ruleFile struct {
 	Resources       []string `json:"resources"`
 	ResourceNames   []string `json:"resourceNames"`
 	NonResourceURLs []string `json:"nonResourceURLs"`
+}
+
+// durationText holds a duration as written. A bare number (ttl: 600) is kept
+// as its text, so that the problem says how to write a duration instead of
+// only that a string was expected.
+type durationText string
+
+// UnmarshalJSON keeps strings unquoted and anything else as written.
+func (d *durationText) UnmarshalJSON(data []byte) error {
+	if bytes.Equal(data, []byte("null")) {
+		*d = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		*d = durationText(s)
+		return nil
+	}
+	*d = durationText(data)
+	return nil
 }

@@ -8,6 +8,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
+// The rules of Kubernetes object names, in words for problem messages.
+const (
+	labelRule     = "lower case letters, digits and '-', starting and ending with a letter or digit"
+	subdomainRule = "lower case letters, digits, '-' and '.', starting and ending with a letter or digit"
+)
+
 // parseRole decodes and checks one role. It returns false only when the role
 // could not be decoded at all; problems are reported through p either way.
 func parseRole(p *problems, path string, raw json.RawMessage) (Role, bool) {
@@ -30,8 +36,8 @@ func checkRoleName(p *problems, path, name string) {
 	case len(name) > MaxRoleNameLength:
 		p.add(path, "%q is longer than %d characters", name, MaxRoleNameLength)
 	default:
-		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
-			p.add(path, "invalid role name %q: %s", name, strings.Join(errs, "; "))
+		if len(validation.IsDNS1123Label(name)) > 0 {
+			p.add(path, "invalid role name %q: use %s", name, labelRule)
 		}
 	}
 }
@@ -86,20 +92,20 @@ func checkServiceAccounts(p *problems, path string, names []string) {
 }
 
 func checkServiceAccountName(p *problems, path, name string) {
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		p.add(path, "invalid service account name %q: %s", name, strings.Join(errs, "; "))
+	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+		p.add(path, "invalid service account name %q: use at most 253 %s", name, subdomainRule)
 	}
 }
 
 func checkNamespaceName(p *problems, path, name string) {
-	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
-		p.add(path, "invalid namespace name %q: %s", name, strings.Join(errs, "; "))
+	if len(validation.IsDNS1123Label(name)) > 0 {
+		p.add(path, "invalid namespace name %q: use at most 63 %s", name, labelRule)
 	}
 }
 
 // parseTTLs applies the defaults: ttl is MinTTL and maxTTL is ttl when
 // omitted.
-func parseTTLs(p *problems, path, ttlText, maxText string) (ttl, maxTTL time.Duration) {
+func parseTTLs(p *problems, path string, ttlText, maxText durationText) (ttl, maxTTL time.Duration) {
 	ttl, ttlOK := parseTTL(p, field(path, "ttl"), ttlText, MinTTL)
 	maxTTL, maxOK := parseTTL(p, field(path, "maxTTL"), maxText, ttl)
 	if ttlOK && maxOK && ttl > maxTTL {
@@ -109,11 +115,11 @@ func parseTTLs(p *problems, path, ttlText, maxText string) (ttl, maxTTL time.Dur
 	return ttl, maxTTL
 }
 
-func parseTTL(p *problems, path, text string, def time.Duration) (time.Duration, bool) {
+func parseTTL(p *problems, path string, text durationText, def time.Duration) (time.Duration, bool) {
 	if text == "" {
 		return def, true
 	}
-	d, err := time.ParseDuration(text)
+	d, err := time.ParseDuration(string(text))
 	switch {
 	case err != nil:
 		p.add(path, "invalid duration %q: want a Go duration such as 10m or 1h30m", text)
