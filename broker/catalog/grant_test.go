@@ -6,7 +6,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
-
 const exactlyOne = "roles[1].grant: exactly one of rules, clusterRole, role, serviceAccount"
 
 func TestValidateGrants(t *testing.T) {
