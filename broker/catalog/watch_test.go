@@ -43,7 +43,7 @@ func newRecorder() *recorder {
 	return &recorder{loads: make(chan *Catalog, 16), rejects: make(chan error, 16)}
 }
 
-func (r *recorder) onLoad(c *Catalog)   { r.loads <- c }
+func (r *recorder) onLoad(c *Catalog)  { r.loads <- c }
 func (r *recorder) onReject(err error) { r.rejects <- err }
 
 func (r *recorder) nextLoad(t *testing.T) *Catalog {
