@@ -23,6 +23,7 @@ func newRootCommand() *cobra.Command {
 	cli.BindEnv(root)
 	root.AddCommand(
 		cli.NewVersionCommand("lanyard-broker"),
+		newCatalogCommand(&g),
 	)
 	return root
 }
