@@ -24,6 +24,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		cli.NewVersionCommand("lanyard-broker"),
 		newCatalogCommand(&g),
+		newWebhookCommand(&g),
 	)
 	return root
 }
