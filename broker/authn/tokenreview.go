@@ -88,7 +88,7 @@ func (r *TokenReviewer) callerFrom(st authnv1.TokenReviewStatus, t Token) (*Call
 		ServiceAccount: sa,
 		Pod:            pod,
 		PodUID:         podUID,
-		TokenID:        first(st.User.Extra[extraCredentialID]),
+		TokenID:        strings.TrimPrefix(first(st.User.Extra[extraCredentialID]), "JTI="),
 	}, nil
 }
 
