@@ -56,7 +56,12 @@ var errNoFacts = errors.New("no facts to look up labels")
 
 // Decide tells whether caller may request role. An unknown role is a denial
 // with code unknown_role, not an error; errors come only from facts.
-func (c *Catalog) Decide(ctx context.Context, role string, caller Caller, facts Facts) (Decision, error) {
+func (c *Catalog) Decide(
+	ctx context.Context,
+	role string,
+	caller Caller,
+	facts Facts,
+) (Decision, error) {
 	r, ok := c.Role(role)
 	if !ok {
 		return Decision{

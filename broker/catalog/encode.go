@@ -92,7 +92,10 @@ func encodeRole(r *Role) (roleOut, error) {
 
 // writtenSelector prefers the selector as it was written; a Subject built in
 // code has only the parsed form, which is converted back.
-func writtenSelector(written *metav1.LabelSelector, sel labels.Selector) (*metav1.LabelSelector, error) {
+func writtenSelector(
+	written *metav1.LabelSelector,
+	sel labels.Selector,
+) (*metav1.LabelSelector, error) {
 	if written != nil || sel == nil {
 		return written, nil
 	}

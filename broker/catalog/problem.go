@@ -47,7 +47,8 @@ type problems struct {
 }
 
 func (p *problems) add(path, format string, args ...any) {
-	p.list = append(p.list, Problem{Source: p.source, Path: path, Message: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	p.list = append(p.list, Problem{Source: p.source, Path: path, Message: msg})
 }
 
 // err is nil when nothing was found, so that callers never see a typed nil.

@@ -11,7 +11,8 @@ import (
 // The rules of Kubernetes object names, in words for problem messages.
 const (
 	labelRule     = "lower case letters, digits and '-', starting and ending with a letter or digit"
-	subdomainRule = "lower case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	subdomainRule = "lower case letters, digits, '-' and '.', " +
+		"starting and ending with a letter or digit"
 )
 
 // parseRole decodes and checks one role. It returns false only when the role
@@ -105,7 +106,11 @@ func checkNamespaceName(p *problems, path, name string) {
 
 // parseTTLs applies the defaults: ttl is MinTTL and maxTTL is ttl when
 // omitted.
-func parseTTLs(p *problems, path string, ttlText, maxText durationText) (ttl, maxTTL time.Duration) {
+func parseTTLs(
+	p *problems,
+	path string,
+	ttlText, maxText durationText,
+) (ttl, maxTTL time.Duration) {
 	ttl, ttlOK := parseTTL(p, field(path, "ttl"), ttlText, MinTTL)
 	maxTTL, maxOK := parseTTL(p, field(path, "maxTTL"), maxText, ttl)
 	if ttlOK && maxOK && ttl > maxTTL {
@@ -115,7 +120,12 @@ func parseTTLs(p *problems, path string, ttlText, maxText durationText) (ttl, ma
 	return ttl, maxTTL
 }
 
-func parseTTL(p *problems, path string, text durationText, def time.Duration) (time.Duration, bool) {
+func parseTTL(
+	p *problems,
+	path string,
+	text durationText,
+	def time.Duration,
+) (time.Duration, bool) {
 	if text == "" {
 		return def, true
 	}

@@ -60,7 +60,12 @@ type Watcher struct {
 // NewWatcher loads once synchronously and returns an error when that first load fails.
 // onLoad and onReject are called from Run only, one at a time, for later
 // loads; the first catalog is available from Current. Either may be nil.
-func NewWatcher(path string, logger *slog.Logger, onLoad func(*Catalog), onReject func(error)) (*Watcher, error) {
+func NewWatcher(
+	path string,
+	logger *slog.Logger,
+	onLoad func(*Catalog),
+	onReject func(error),
+) (*Watcher, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

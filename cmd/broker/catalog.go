@@ -28,7 +28,8 @@ func newCatalogCommand(g *globalOptions) *cobra.Command {
 		Use:   "catalog",
 		Short: "Check the role catalog and explain its decisions",
 		Example: "  lanyard-broker catalog lint catalog.yaml\n" +
-			"  lanyard-broker catalog explain --catalog catalog.yaml --namespace team-a --service-account app",
+			"  lanyard-broker catalog explain --catalog catalog.yaml --namespace team-a \\\n" +
+			"    --service-account app",
 		Args: cobra.NoArgs,
 	}
 	_ = g // for subcommands that need the global options, such as a logger
@@ -101,7 +102,6 @@ type explainOptions struct {
 	catalog         string
 	namespace       string
 	serviceAccount  string
-	pod             string
 	namespaceLabels []string
 	podLabels       []string
 }
@@ -125,10 +125,12 @@ func newCatalogExplainCommand() *cobra.Command {
 	flags := cmd.Flags()
 	flags.StringVar(&o.catalog, "catalog", "", "catalog file (required)")
 	flags.StringVar(&o.namespace, "namespace", "", "namespace of the caller (required)")
-	flags.StringVar(&o.serviceAccount, "service-account", "", "service account of the caller (required)")
-	flags.StringVar(&o.pod, "pod", "", "name of the caller's pod, for the record")
-	flags.StringArrayVar(&o.namespaceLabels, "namespace-label", nil, "label key=value of the caller's namespace (repeatable)")
-	flags.StringArrayVar(&o.podLabels, "pod-label", nil, "label key=value of the caller's pod (repeatable)")
+	flags.StringVar(&o.serviceAccount, "service-account", "",
+		"service account of the caller (required)")
+	flags.StringArrayVar(&o.namespaceLabels, "namespace-label", nil,
+		"label key=value of the caller's namespace (repeatable)")
+	flags.StringArrayVar(&o.podLabels, "pod-label", nil,
+		"label key=value of the caller's pod (repeatable)")
 	return cmd
 }
 
@@ -141,7 +143,7 @@ func runExplain(cmd *cobra.Command, o explainOptions) error {
 	if err != nil {
 		return err
 	}
-	caller := catalog.Caller{Namespace: o.namespace, ServiceAccount: o.serviceAccount, Pod: o.pod}
+	caller := catalog.Caller{Namespace: o.namespace, ServiceAccount: o.serviceAccount}
 	decisions, err := c.Explain(cmd.Context(), caller, facts)
 	if err != nil {
 		return err
