@@ -61,3 +61,15 @@ lint: ## Run the pinned golangci-lint.
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf bin
+
+.PHONY: images
+images: build ## Build dist/lanyard-broker.tar and dist/lanyard-agent.tar (scratch, non-root, no daemon).
+	$(GO) run ./deploy/images -out dist -version $(VERSION) bin/lanyard-broker bin/lanyard-agent
+
+.PHONY: chart-lint
+chart-lint: ## Lint and render the Helm chart with default values and with every feature on.
+	test/tools/build.sh helm
+	"$(LANYARD_TOOLS_BIN)/helm" lint --strict deploy/helm/lanyard
+	"$(LANYARD_TOOLS_BIN)/helm" lint --strict deploy/helm/lanyard -f test/chart/all-features.yaml
+	"$(LANYARD_TOOLS_BIN)/helm" template lanyard deploy/helm/lanyard >/dev/null
+	"$(LANYARD_TOOLS_BIN)/helm" template lanyard deploy/helm/lanyard -f test/chart/all-features.yaml >/dev/null
