@@ -53,7 +53,7 @@ func TestParseFile(t *testing.T) {
 		},
 		{
 			"an unknown field deep in a role names its whole path",
-			header + "roles:\n" + strings.Replace(okRole, "namespace: caller", "namespace: caller, verbs: [get]", 1),
+			string(withRoles(strings.Replace(okRole, "caller", "caller, verbs: [get]", 1))),
 			[]string{"roles[0].grant.verbs: unknown field"},
 		},
 		{
@@ -77,7 +77,8 @@ func TestParseRefusesAbsurdInput(t *testing.T) {
 	})
 	t.Run("more roles than the limit are refused", func(t *testing.T) {
 		data := withRoles(strings.Repeat("- {}\n", MaxRoles+1))
-		assertProblems(t, problemLines(t, data), []string{"roles: 1001 roles, more than the limit of 1000"})
+		assertProblems(t, problemLines(t, data),
+			[]string{"roles: 1001 roles, more than the limit of 1000"})
 	})
 }
 
@@ -103,12 +104,17 @@ func TestLoadReadsExampleCatalog(t *testing.T) {
 		}
 	}
 	nodes, _ := c.Role("node-lister")
-	if !nodes.Grant.ClusterWide || nodes.TargetNamespace("team-a") != "platform" {
-		t.Errorf("node-lister: clusterWide %v, target %q", nodes.Grant.ClusterWide, nodes.TargetNamespace("team-a"))
+	if target := nodes.TargetNamespace("team-a"); !nodes.Grant.ClusterWide || target != "platform" {
+		t.Errorf("node-lister: clusterWide %v, target %q", nodes.Grant.ClusterWide, target)
 	}
 	reader, _ := c.Role("pod-reader")
-	if !reader.NeedsPod() || reader.NeedsNamespaceLabels() || reader.TargetNamespace("team-a") != "team-a" {
-		t.Errorf("pod-reader: needs pod %v, needs namespace labels %v", reader.NeedsPod(), reader.NeedsNamespaceLabels())
+	if !reader.NeedsPod() || reader.NeedsNamespaceLabels() {
+		t.Errorf("pod-reader: needs pod %v, needs namespace labels %v",
+			reader.NeedsPod(), reader.NeedsNamespaceLabels())
+	}
+	if viewer, _ := c.Role("viewer"); viewer.NeedsPod() || !viewer.NeedsNamespaceLabels() {
+		t.Errorf("viewer: needs pod %v, needs namespace labels %v",
+			viewer.NeedsPod(), viewer.NeedsNamespaceLabels())
 	}
 	if editor, _ := c.Role("config-editor"); editor.TTL != MinTTL || editor.MaxTTL != MinTTL {
 		t.Errorf("config-editor ttl %v maxTTL %v, want the 10m defaults", editor.TTL, editor.MaxTTL)
@@ -136,20 +142,25 @@ func TestRoleLookupOfUnknownName(t *testing.T) {
 }
 
 func TestProblemAndErrorFormat(t *testing.T) {
-	one := Problem{Source: "c.yaml", Path: "roles[2].grant", Message: "exactly one of rules, clusterRole, role, serviceAccount"}
+	const kinds = "exactly one of rules, clusterRole, role, serviceAccount"
+	one := Problem{Source: "c.yaml", Path: "roles[2].grant", Message: kinds}
 	whole := Problem{Source: "c.yaml", Message: "invalid YAML: bad"}
-	if got, want := one.String(), "c.yaml: roles[2].grant: exactly one of rules, clusterRole, role, serviceAccount"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
+	tests := []struct{ name, got, want string }{
+		{"a problem names file, path and message", one.String(), "c.yaml: roles[2].grant: " + kinds},
+		{"a problem of the whole file has no path", whole.String(), "c.yaml: invalid YAML: bad"},
+		{"an error of one problem is that problem", (&Error{Problems: []Problem{whole}}).Error(),
+			"invalid catalog: c.yaml: invalid YAML: bad"},
+		{"an error of several problems counts them on one line",
+			(&Error{Problems: []Problem{one, whole}}).Error(),
+			"invalid catalog, 2 problems: c.yaml: roles[2].grant: " + kinds +
+				"; c.yaml: invalid YAML: bad"},
 	}
-	if got, want := whole.String(), "c.yaml: invalid YAML: bad"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	if got, want := (&Error{Problems: []Problem{whole}}).Error(), "invalid catalog: c.yaml: invalid YAML: bad"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
-	got := (&Error{Problems: []Problem{one, whole}}).Error()
-	if !strings.HasPrefix(got, "invalid catalog, 2 problems: c.yaml: roles[2].grant:") || strings.Contains(got, "\n") {
-		t.Errorf("Error() = %q, want both problems on one line", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
 	}
 }
 

@@ -20,100 +20,150 @@ const (
 	viewGrant = "{namespace: caller, clusterRole: view}"
 )
 
-func TestValidateRoleNamesAndTTLs(t *testing.T) {
+const tooShort = " is shorter than 10m, the shortest token lifetime Kubernetes issues"
+
+func TestValidateRoleNames(t *testing.T) {
+	long := strings.Repeat("a", 41)
 	tests := []struct {
-		name string
-		role string
-		want []string
+		name     string
+		roleName string
+		want     []string
 	}{
-		{"a role without a name is refused", "- {subjects: " + teamA + ", grant: " + viewGrant + "}\n",
-			[]string{"roles[1].name: required"}},
-		{"an upper-case role name is invalid", flowRole("Reader", teamA, viewGrant, ""),
-			[]string{`roles[1].name: invalid role name "Reader": use lower case letters, digits and '-', starting and ending with a letter or digit`}},
-		{"a role name with a dot is invalid", flowRole("pod.reader", teamA, viewGrant, ""),
+		{"a role without a name is refused", `""`, []string{"roles[1].name: required"}},
+		{"an upper-case role name is invalid", "Reader", []string{`roles[1].name: ` +
+			`invalid role name "Reader": use lower case letters, digits and '-', ` +
+			`starting and ending with a letter or digit`}},
+		{"a role name with a dot is invalid", "pod.reader",
 			[]string{`roles[1].name: invalid role name "pod.reader": use lower case letters...`}},
-		{"a 41-character role name is too long", flowRole(strings.Repeat("a", 41), teamA, viewGrant, ""),
-			[]string{`roles[1].name: "` + strings.Repeat("a", 41) + `" is longer than 40 characters`}},
-		{"a 40-character role name is accepted", flowRole(strings.Repeat("a", 40), teamA, viewGrant, ""), nil},
-		{"a duplicate role name points at the first", flowRole("ok", teamA, viewGrant, ""),
+		{"a 41-character role name is too long", long,
+			[]string{`roles[1].name: "` + long + `" is longer than 40 characters`}},
+		{"a 40-character role name is accepted", strings.Repeat("a", 40), nil},
+		{"a duplicate role name points at the first", "ok",
 			[]string{`roles[1].name: duplicate role name "ok", first declared at roles[0]`}},
-		{"a ttl below Kubernetes' minimum is refused", flowRole("r", teamA, viewGrant, "ttl: 9m59s"),
-			[]string{"roles[1].ttl: 9m59s is shorter than 10m, the shortest token lifetime Kubernetes issues"}},
-		{"a maxTTL below the minimum is refused", flowRole("r", teamA, viewGrant, "maxTTL: 5m"),
-			[]string{"roles[1].maxTTL: 5m is shorter than 10m, the shortest token lifetime Kubernetes issues"}},
-		{"a ttl above maxTTL is refused", flowRole("r", teamA, viewGrant, "ttl: 1h, maxTTL: 30m"),
-			[]string{"roles[1].ttl: 1h is longer than maxTTL 30m"}},
-		{"a ttl above the default maxTTL of another is fine", flowRole("r", teamA, viewGrant, "ttl: 1h"), nil},
-		{"a ttl that is not a duration is refused", flowRole("r", teamA, viewGrant, "ttl: 10"),
-			[]string{`roles[1].ttl: invalid duration "10": want a Go duration such as 10m or 1h30m`}},
-		{"a ttl with a fraction of a second is refused", flowRole("r", teamA, viewGrant, "ttl: 10m500ms"),
-			[]string{`roles[1].ttl: "10m500ms" is not a whole number of seconds`}},
-		{"a negative maxTTL is refused", flowRole("r", teamA, viewGrant, "maxTTL: -1h"),
-			[]string{"roles[1].maxTTL: -1h is shorter than 10m, the shortest token lifetime Kubernetes issues"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assertProblems(t, problemLines(t, withRoles(okRole+tt.role)), tt.want)
+			data := withRoles(okRole + flowRole(tt.roleName, teamA, viewGrant, ""))
+			assertProblems(t, problemLines(t, data), tt.want)
 		})
 	}
+}
+
+func TestValidateTTLs(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra string
+		want  []string
+	}{
+		{"a ttl below Kubernetes' minimum is refused", "ttl: 9m59s",
+			[]string{"roles[1].ttl: 9m59s" + tooShort}},
+		{"a maxTTL below the minimum is refused", "maxTTL: 5m",
+			[]string{"roles[1].maxTTL: 5m" + tooShort}},
+		{"a negative maxTTL is refused", "maxTTL: -1h",
+			[]string{"roles[1].maxTTL: -1h" + tooShort}},
+		{"a ttl above maxTTL is refused", "ttl: 1h, maxTTL: 30m",
+			[]string{"roles[1].ttl: 1h is longer than maxTTL 30m"}},
+		{"a ttl without maxTTL may be long, as maxTTL follows it", "ttl: 1h", nil},
+		{"a ttl that is not a duration is refused", "ttl: 10",
+			[]string{`roles[1].ttl: invalid duration "10": want a Go duration such as 10m or 1h30m`}},
+		{"a ttl with a fraction of a second is refused", "ttl: 10m500ms",
+			[]string{`roles[1].ttl: "10m500ms" is not a whole number of seconds`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := withRoles(okRole + flowRole("r", teamA, viewGrant, tt.extra))
+			assertProblems(t, problemLines(t, data), tt.want)
+		})
+	}
+}
+
+// prefixed puts path before each wanted line.
+func prefixed(path string, want []string) []string {
+	out := make([]string, len(want))
+	for i, w := range want {
+		out[i] = path + w
+	}
+	return out
 }
 
 func TestValidateSubjects(t *testing.T) {
 	tests := []struct {
 		name     string
 		subjects string
-		want     []string
+		want     []string // after "roles[1].subjects"
 	}{
 		{"a role without subjects is refused", "[]",
-			[]string{"roles[1].subjects: at least one subject is required"}},
+			[]string{": at least one subject is required"}},
 		{"a subject with neither namespace nor selector is refused", "[{serviceAccounts: [app]}]",
-			[]string{"roles[1].subjects[0]: exactly one of namespace, namespaceSelector"}},
+			[]string{"[0]: exactly one of namespace, namespaceSelector"}},
 		{"a subject with both namespace and selector is refused",
 			"[{namespace: a, namespaceSelector: {}, serviceAccounts: [app]}]",
-			[]string{"roles[1].subjects[0]: exactly one of namespace, namespaceSelector"}},
+			[]string{"[0]: exactly one of namespace, namespaceSelector"}},
 		{"an invalid namespace name is refused", "[{namespace: Team_A, serviceAccounts: [app]}]",
-			[]string{`roles[1].subjects[0].namespace: invalid namespace name "Team_A": use at most 63 lower case letters...`}},
+			[]string{`[0].namespace: invalid namespace name "Team_A": use at most 63 lower case...`}},
 		{"a subject without service accounts is refused", "[{namespace: team-a}]",
-			[]string{`roles[1].subjects[0].serviceAccounts: at least one service account is required; "*" means any`}},
-		{"an invalid service account name names its index", `[{namespace: team-a, serviceAccounts: [app, "a b"]}]`,
-			[]string{`roles[1].subjects[0].serviceAccounts[1]: invalid service account name "a b": use at most 253 lower case letters...`}},
-		{"a wildcard service account is accepted", `[{namespace: team-a, serviceAccounts: ["*"]}]`, nil},
-		{"an empty namespace selector is accepted", `[{namespaceSelector: {}, serviceAccounts: ["*"]}]`, nil},
-		{"a malformed matchLabels key is refused",
-			`[{namespaceSelector: {matchLabels: {"a/b/c": x}}, serviceAccounts: [app]}]`,
-			[]string{`roles[1].subjects[0].namespaceSelector.matchLabels: invalid label key "a/b/c": ...`}},
-		{"a malformed matchLabels value is refused",
-			`[{namespace: a, serviceAccounts: [app], podSelector: {matchLabels: {app: "-web"}}}]`,
-			[]string{`roles[1].subjects[0].podSelector.matchLabels: invalid value "-web" for label app: ...`}},
-		{"an unknown selector operator is refused",
-			`[{namespace: a, serviceAccounts: [app], podSelector: {matchExpressions: [{key: app, operator: Equals}]}}]`,
-			[]string{`roles[1].subjects[0].podSelector.matchExpressions[0].operator: "Equals" is not one of In, NotIn, Exists, DoesNotExist`}},
-		{"operator In without values is refused",
-			`[{namespace: a, serviceAccounts: [app], podSelector: {matchExpressions: [{key: app, operator: In}]}}]`,
-			[]string{`roles[1].subjects[0].podSelector.matchExpressions[0].values: at least one value is required with operator In`}},
-		{"operator Exists with values is refused",
-			`[{namespace: a, serviceAccounts: [app], podSelector: {matchExpressions: [{key: app, operator: Exists, values: [x]}]}}]`,
-			[]string{`roles[1].subjects[0].podSelector.matchExpressions[0].values: must be empty with operator Exists`}},
-		{"a malformed expression key and value are both refused",
-			`[{namespace: a, serviceAccounts: [app], podSelector: {matchExpressions: [{key: "", operator: In, values: ["a b"]}]}}]`,
-			[]string{`roles[1].subjects[0].podSelector.matchExpressions[0].key: invalid label key "": ...`,
-				`roles[1].subjects[0].podSelector.matchExpressions[0].values[0]: invalid label value "a b": ...`}},
-		{"a valid expression selector is accepted",
-			`[{namespaceSelector: {matchExpressions: [{key: team, operator: In, values: [a, b]}]}, serviceAccounts: [app]}]`, nil},
-		{"an unknown selector field is refused",
-			`[{namespace: a, serviceAccounts: [app], podSelector: {matchLabel: {app: web}}}]`,
-			[]string{`roles[1].subjects[0].podSelector.matchLabel: unknown field`}},
+			[]string{`[0].serviceAccounts: at least one service account is required; "*" means any`}},
+		{"an invalid service account name names its index",
+			`[{namespace: team-a, serviceAccounts: [app, "a b"]}]`,
+			[]string{`[0].serviceAccounts[1]: invalid service account name "a b": use at most 253...`}},
+		{"a wildcard service account is accepted",
+			`[{namespace: team-a, serviceAccounts: ["*"]}]`, nil},
+		{"an empty namespace selector is accepted",
+			`[{namespaceSelector: {}, serviceAccounts: ["*"]}]`, nil},
 		{"every broken subject is reported, not only the first",
 			`[{namespace: team-a}, {serviceAccounts: [app]}]`,
-			[]string{`roles[1].subjects[0].serviceAccounts: at least one service account is required; "*" means any`,
-				"roles[1].subjects[1]: exactly one of namespace, namespaceSelector"}},
+			[]string{`[0].serviceAccounts: at least one service account is required; "*" means any`,
+				"[1]: exactly one of namespace, namespaceSelector"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			data := withRoles(okRole + flowRole("r", tt.subjects, viewGrant, ""))
-			assertProblems(t, problemLines(t, data), tt.want)
+			assertProblems(t, problemLines(t, data), prefixed("roles[1].subjects", tt.want))
 		})
 	}
+}
+
+func TestValidateSelectors(t *testing.T) {
+	tests := []struct {
+		name     string
+		selector string
+		want     []string // after "roles[1].subjects[0].podSelector."
+	}{
+		{"matchLabels are accepted", "{matchLabels: {app: web, example.com/tier: db}}", nil},
+		{"an expression is accepted",
+			"{matchExpressions: [{key: team, operator: In, values: [a, b]}]}", nil},
+		{"a malformed matchLabels key is refused", `{matchLabels: {"a/b/c": x}}`,
+			[]string{`matchLabels: invalid label key "a/b/c": ...`}},
+		{"a malformed matchLabels value is refused", `{matchLabels: {app: "-web"}}`,
+			[]string{`matchLabels: invalid value "-web" for label app: ...`}},
+		{"an unknown operator is refused", "{matchExpressions: [{key: app, operator: Equals}]}",
+			[]string{`matchExpressions[0].operator: "Equals" is not one of In, NotIn, Exists, DoesNotExist`}},
+		{"operator In without values is refused", "{matchExpressions: [{key: app, operator: In}]}",
+			[]string{"matchExpressions[0].values: at least one value is required with operator In"}},
+		{"operator Exists with values is refused",
+			"{matchExpressions: [{key: app, operator: Exists, values: [x]}]}",
+			[]string{"matchExpressions[0].values: must be empty with operator Exists"}},
+		{"a malformed expression key and value are both refused",
+			`{matchExpressions: [{key: "", operator: In, values: ["a b"]}]}`,
+			[]string{`matchExpressions[0].key: invalid label key "": ...`,
+				`matchExpressions[0].values[0]: invalid label value "a b": ...`}},
+		{"an unknown selector field is refused", "{matchLabel: {app: web}}",
+			[]string{"matchLabel: unknown field"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			subjects := "[{namespace: a, serviceAccounts: [app], podSelector: " + tt.selector + "}]"
+			data := withRoles(okRole + flowRole("r", subjects, viewGrant, ""))
+			want := prefixed("roles[1].subjects[0].podSelector.", tt.want)
+			assertProblems(t, problemLines(t, data), want)
+		})
+	}
+	t.Run("a namespaceSelector is checked the same way", func(t *testing.T) {
+		subjects := `[{namespaceSelector: {matchLabels: {"a b": x}}, serviceAccounts: [app]}]`
+		data := withRoles(okRole + flowRole("r", subjects, viewGrant, ""))
+		assertProblems(t, problemLines(t, data), []string{
+			`roles[1].subjects[0].namespaceSelector.matchLabels: invalid label key "a b": ...`})
+	})
 }
 
 func TestTTLDefaults(t *testing.T) {

@@ -74,7 +74,8 @@ func (r *recorder) nextReject(t *testing.T) error {
 
 func newTestWatcher(t *testing.T, path string, rec *recorder) *Watcher {
 	t.Helper()
-	w, err := NewWatcher(path, slog.New(slog.NewTextHandler(t.Output(), nil)), rec.onLoad, rec.onReject)
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	w, err := NewWatcher(path, logger, rec.onLoad, rec.onReject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,8 @@ func swapConfigMap(t *testing.T, dir, version, content, old string) {
 	if err := os.Mkdir(filepath.Join(dir, version), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, version, "catalog.yaml"), []byte(content), 0o600); err != nil {
+	file := filepath.Join(dir, version, "catalog.yaml")
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(version, filepath.Join(dir, "..data_tmp")); err != nil {

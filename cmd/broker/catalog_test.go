@@ -73,8 +73,8 @@ func TestCatalogLintReportsEveryProblem(t *testing.T) {
 	for i := range want {
 		want[i] = brokenCatalog + ": " + want[i]
 	}
-	if got := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("lint printed:\n%s\nwant:\n%s", stdout, strings.Join(want, "\n"))
+	if wantOut := strings.Join(want, "\n") + "\n"; stdout != wantOut {
+		t.Errorf("lint printed:\n%s\nwant:\n%s", stdout, wantOut)
 	}
 }
 
@@ -91,7 +91,8 @@ func TestCatalogLintChecksEveryFile(t *testing.T) {
 }
 
 func TestCatalogLintNeedsAFile(t *testing.T) {
-	if _, stderr, err := execute(t, "catalog", "lint"); err == nil || !strings.Contains(stderr, "Error:") {
+	_, stderr, err := execute(t, "catalog", "lint")
+	if err == nil || !strings.Contains(stderr, "Error:") {
 		t.Errorf("err = %v, stderr %q; want a usage error that is printed", err, stderr)
 	}
 }
@@ -123,7 +124,8 @@ func TestCatalogExplainSaysWhyNot(t *testing.T) {
 	}
 	for _, reason := range []string{
 		"namespace team-b does not match any subject of role pod-reader",
-		"namespace team-b labels {kubernetes.io/metadata.name=team-b} do not match namespaceSelector team=a of role viewer",
+		"namespace team-b labels {kubernetes.io/metadata.name=team-b} " +
+			"do not match namespaceSelector team=a of role viewer",
 		"service account team-b/app is not a subject of role config-editor",
 	} {
 		if !strings.Contains(stdout, reason) {
@@ -141,9 +143,11 @@ func TestCatalogExplainRefusesBadFlags(t *testing.T) {
 		{"a missing service account is named", []string{"--catalog", exampleCatalog, "--namespace", "a"},
 			"--service-account is required"},
 		{"a label without = is refused",
-			[]string{"--catalog", exampleCatalog, "--namespace", "a", "--service-account", "b", "--pod-label", "app"},
+			[]string{"--catalog", exampleCatalog, "--namespace", "a", "--service-account", "b",
+				"--pod-label", "app"},
 			`--pod-label "app": want key=value`},
-		{"a broken catalog is reported", []string{"--catalog", brokenCatalog, "--namespace", "a", "--service-account", "b"},
+		{"a broken catalog is reported",
+			[]string{"--catalog", brokenCatalog, "--namespace", "a", "--service-account", "b"},
 			"invalid catalog, 19 problems"},
 	}
 	for _, tt := range tests {
