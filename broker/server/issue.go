@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/lanyard-dev/lanyard/broker/audit"
+	"github.com/lanyard-dev/lanyard/broker/authn"
+	"github.com/lanyard-dev/lanyard/broker/catalog"
+	"github.com/lanyard-dev/lanyard/broker/issuer"
+	lanyardv1 "github.com/lanyard-dev/lanyard/proto/lanyard/v1"
+)
+
+// IssueCredential authenticates the caller, asks the catalog, and mints one
+// credential with exactly one Vault call. A mint is never retried: a retry
+// after a lost answer would leave an orphaned credential.
+func (s *Server) IssueCredential(
+	ctx context.Context,
+	req *lanyardv1.IssueCredentialRequest,
+) (*lanyardv1.IssueCredentialResponse, error) {
+	start := s.now()
+	ev := audit.Event{RequestID: RequestID(ctx), Role: req.GetRole()}
+	cred, err := s.issue(ctx, req, &ev)
+	ev.DurationMS = s.since(start)
+	if err != nil {
+		return nil, s.fail(ctx, err, &ev)
+	}
+	ev.Event = audit.CredentialIssued
+	s.audit(ctx, ev)
+	return &lanyardv1.IssueCredentialResponse{Credential: cred}, nil
+}
+
+// issue does the work of IssueCredential, filling ev as it learns.
+func (s *Server) issue(
+	ctx context.Context,
+	req *lanyardv1.IssueCredentialRequest,
+	ev *audit.Event,
+) (*lanyardv1.Credential, error) {
+	caller, err := s.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev.Caller = auditCaller(caller)
+	if req.GetRole() == "" {
+		return nil, refuse(codes.InvalidArgument, ReasonInvalidRequest, "role is required")
+	}
+	role, err := s.authorize(ctx, caller, req.GetRole())
+	if err != nil {
+		return nil, err
+	}
+	namespace, ttl, err := validate(req, role, caller.Namespace)
+	ev.TargetNamespace = namespace
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Limiter.Allow(caller.PodUID, s.now()); err != nil {
+		return nil, err
+	}
+	lease, err := s.mint(ctx, role, namespace, ttl)
+	if err != nil {
+		return nil, err
+	}
+	ev.CredentialID = s.cfg.Sealer.Seal(lease.ID, caller.PodUID, lease.ExpiresAt)
+	ev.ExpiresAt = &lease.ExpiresAt
+	s.logIssued(ctx, caller, role, lease, ev.CredentialID)
+	return s.credential(ev.CredentialID, role, lease), nil
+}
+
+// authorize asks the current catalog whether caller may request role.
+func (s *Server) authorize(ctx context.Context, caller *authn.Caller, name string) (*catalog.Role, error) {
+	cat := s.cfg.Catalog.Current()
+	if cat == nil {
+		return nil, errNoCatalog
+	}
+	d, err := cat.Decide(ctx, name, catalogCaller(caller), s.cfg.Facts(caller))
+	if err != nil {
+		return nil, err
+	}
+	if !d.Allowed {
+		return nil, refuse(codes.PermissionDenied, string(d.Code), d.Reason)
+	}
+	role, ok := cat.Role(name)
+	if !ok {
+		return nil, fmt.Errorf("catalog allowed role %s it does not hold", name)
+	}
+	return role, nil
+}
+
+// validate checks the requested namespace and ttl against role and returns
+// the namespace and lifetime to mint for.
+func validate(
+	req *lanyardv1.IssueCredentialRequest,
+	role *catalog.Role,
+	callerNamespace string,
+) (string, time.Duration, error) {
+	namespace := role.TargetNamespace(callerNamespace)
+	if ns := req.GetNamespace(); ns != "" && ns != namespace {
+		return namespace, 0, refuse(codes.InvalidArgument, ReasonInvalidNamespace, fmt.Sprintf(
+			"role %s grants access to namespace %s, not %s", role.Name, namespace, ns))
+	}
+	ttl := role.TTL
+	if req.GetTtl() != nil {
+		if err := req.GetTtl().CheckValid(); err != nil {
+			return namespace, 0, refuse(codes.InvalidArgument, ReasonInvalidTTL, "ttl is not a valid duration")
+		}
+		ttl = req.GetTtl().AsDuration()
+	}
+	switch {
+	case ttl > role.MaxTTL:
+		return namespace, 0, refuse(codes.InvalidArgument, ReasonInvalidTTL, fmt.Sprintf(
+			"ttl %s is above the maxTTL %s of role %s", ttl, role.MaxTTL, role.Name))
+	case ttl < catalog.MinTTL:
+		return namespace, 0, refuse(codes.InvalidArgument, ReasonInvalidTTL, fmt.Sprintf(
+			"ttl %s is below the Kubernetes minimum of %s", ttl, catalog.MinTTL))
+	}
+	return namespace, ttl, nil
+}
+
+func (s *Server) mint(
+	ctx context.Context,
+	role *catalog.Role,
+	namespace string,
+	ttl time.Duration,
+) (*issuer.Lease, error) {
+	defer s.timeVault("issue", s.now())
+	lease, err := s.cfg.Issuer.Issue(ctx, role, namespace, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("issue credential for role %s: %w", role.Name, err)
+	}
+	return lease, nil
+}
+
+func (s *Server) credential(id string, role *catalog.Role, lease *issuer.Lease) *lanyardv1.Credential {
+	return &lanyardv1.Credential{
+		Id:             id,
+		Token:          lease.Token.Reveal(),
+		ExpiresAt:      timestamppb.New(lease.ExpiresAt),
+		IssuedAt:       timestamppb.New(lease.IssuedAt),
+		Namespace:      lease.Namespace,
+		ServiceAccount: lease.ServiceAccount,
+		Role:           role.Name,
+		ApiServer:      s.cfg.APIServer,
+		CaCert:         s.cfg.CACert,
+	}
+}
+
+func (s *Server) logIssued(
+	ctx context.Context,
+	caller *authn.Caller,
+	role *catalog.Role,
+	lease *issuer.Lease,
+	id string,
+) {
+	s.log.LogAttrs(ctx, slog.LevelDebug, "Credential issued",
+		slog.String(keyRequestID, RequestID(ctx)),
+		slog.String(keyRole, role.Name),
+		slog.String(keyCallerNS, caller.Namespace),
+		slog.String(keyCallerSA, caller.ServiceAccount),
+		slog.String(keyCallerPod, caller.Pod),
+		slog.String(keyTokenID, caller.TokenID),
+		slog.String(keyCredentialID, id),
+		slog.String(keyLeaseID, lease.ID),
+		slog.String(keyNamespace, lease.Namespace),
+		slog.String(keyAccount, lease.ServiceAccount),
+		slog.Time(keyExpiresAt, lease.ExpiresAt))
+}
+
+func catalogCaller(c *authn.Caller) catalog.Caller {
+	return catalog.Caller{Namespace: c.Namespace, ServiceAccount: c.ServiceAccount, Pod: c.Pod}
+}
