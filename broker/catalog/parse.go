@@ -103,6 +103,12 @@ func parseRoles(p *problems, raws []json.RawMessage) []Role {
 	return roles
 }
 
+// fieldError is how sigs.k8s.io/json reports an unknown or duplicate field.
+type fieldError interface {
+	error
+	FieldPath() string
+}
+
 // decodeStrict decodes one JSON element into v, reporting unknown and
 // duplicate fields and wrong types under path. It returns false when v could
 // not be decoded and must not be checked further.
@@ -117,7 +123,7 @@ func decodeStrict(p *problems, path string, data []byte, v any) bool {
 		return false
 	}
 	for _, e := range strict {
-		fe, ok := e.(interface{ FieldPath() string })
+		fe, ok := errors.AsType[fieldError](e)
 		if !ok {
 			p.add(path, "%v", e)
 			continue
