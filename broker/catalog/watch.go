@@ -112,7 +112,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	// A change made between NewWatcher and the watch would otherwise wait
 	// for the resync.
 	w.reload()
+	return w.loop(ctx, fw)
+}
 
+// loop reloads after each burst of events that affect the file, and on
+// every resync tick.
+func (w *Watcher) loop(ctx context.Context, fw *fsnotify.Watcher) error {
 	resync := time.NewTicker(w.resync)
 	defer resync.Stop()
 	var settle <-chan time.Time
