@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,6 +157,48 @@ func TestCatalogExplainRefusesBadFlags(t *testing.T) {
 			_, _, err := execute(t, append([]string{"catalog", "explain"}, tt.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// mainArgsEnv makes the test binary run main with these arguments, one per
+// line, so that a test can see the real exit code and streams.
+const mainArgsEnv = "CATALOG_TEST_MAIN_ARGS"
+
+func TestCatalogLintExitCodes(t *testing.T) {
+	if args, ok := os.LookupEnv(mainArgsEnv); ok {
+		os.Args = append([]string{"lanyard-broker"}, strings.Split(args, "\n")...)
+		main()
+		os.Exit(0)
+	}
+	tests := []struct {
+		name     string
+		file     string
+		exitCode int
+		lines    int
+	}{
+		{"a valid catalog exits 0 with one line", exampleCatalog, 0, 1},
+		{"a broken catalog exits 1 with a line per problem", brokenCatalog, 1, 19},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCatalogLintExitCodes$")
+			cmd.Env = append(os.Environ(), mainArgsEnv+"=catalog\nlint\n"+tt.file)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			if exit, ok := errors.AsType[*exec.ExitError](err); ok {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.exitCode || stderr.Len() != 0 {
+				t.Errorf("exit code %d, stderr %q; want %d and nothing", code, stderr.String(), tt.exitCode)
+			}
+			if n := strings.Count(stdout.String(), "\n"); n != tt.lines {
+				t.Errorf("%d lines on stdout, want %d:\n%s", n, tt.lines, stdout.String())
 			}
 		})
 	}
