@@ -14,7 +14,9 @@
 // that element cannot be trusted; the other roles are still checked.
 //
 // A file larger than [MaxFileSize] or with more than [MaxRoles] roles is
-// refused before or instead of validating it.
+// refused before or instead of validating it. [Catalog.Encode] writes a
+// catalog back with its defaults spelled out; a fuzz test holds that what
+// Parse accepts survives that round trip.
 //
 // # Defaults
 //

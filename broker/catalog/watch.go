@@ -60,6 +60,10 @@ type Watcher struct {
 // NewWatcher loads once synchronously and returns an error when that first load fails.
 // onLoad and onReject are called from Run only, one at a time, for later
 // loads; the first catalog is available from Current. Either may be nil.
+// onLoad follows every change of content that parses, and also the first
+// good read after a rejection, so that it can be taken to end a failure.
+// onReject gets an *Error for an invalid catalog, another error for a file
+// that cannot be read; the same invalid content is rejected only once.
 func NewWatcher(
 	path string,
 	logger *slog.Logger,
@@ -158,6 +162,9 @@ func (w *Watcher) affects(ev fsnotify.Event) bool {
 func (w *Watcher) reload() {
 	data, err := readLimited(w.path)
 	if err != nil {
+		// Forget the content, so that the file coming back, even unchanged,
+		// is reported as a load and ends the failure.
+		w.lastSum = [sha256.Size]byte{}
 		w.reject(err)
 		return
 	}

@@ -217,6 +217,16 @@ func TestWatcherReload(t *testing.T) {
 			t.Errorf("current role %s, want first", got)
 		}
 	})
+	t.Run("the file coming back unchanged ends the failure with a load", func(t *testing.T) {
+		writeAtomically(t, path, catalogNamed("first"))
+		w.reload()
+		if len(rec.loads) != 1 || len(rec.rejects) != 0 {
+			t.Fatalf("%d loads and %d rejections, want one load", len(rec.loads), len(rec.rejects))
+		}
+		if got := roleName(<-rec.loads); got != "first" {
+			t.Errorf("loaded role %s, want first", got)
+		}
+	})
 }
 
 func TestNewWatcherNeedsAGoodFirstLoad(t *testing.T) {
