@@ -241,3 +241,15 @@ func jitter(d time.Duration) time.Duration {
 	half := d / 2
 	return half + rand.N(half+1)
 }
+
+// Login logs in once, for commands that make a few calls and exit instead
+// of running Run.
+func (i *Issuer) Login(ctx context.Context) error {
+	tok, err := i.logIn(ctx)
+	if err != nil {
+		i.setLoginFailed(err)
+		return err
+	}
+	i.setLoggedIn(tok.expires())
+	return nil
+}

@@ -36,6 +36,7 @@ func newCatalogCommand(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(
 		newCatalogLintCommand(),
 		newCatalogExplainCommand(),
+		newCatalogSyncCommand(g),
 	)
 	return cmd
 }

@@ -25,6 +25,7 @@ func newRootCommand() *cobra.Command {
 		cli.NewVersionCommand("lanyard-broker"),
 		newCatalogCommand(&g),
 		newWebhookCommand(&g),
+		newVaultCommand(&g),
 	)
 	return root
 }
