@@ -4,10 +4,13 @@ import (
 	"archive/tar"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -21,11 +24,7 @@ func TestImageHoldsOnlyTheBinaryAndRunsAsNonRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag, _ := name.NewTag("example.com/lanyard/lanyard-agent:v9")
-	img, err := tarball.ImageFromPath(path, &tag)
-	if err != nil {
-		t.Fatalf("read back %s: %v", path, err)
-	}
+	img := readBack(t, path)
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +53,41 @@ func TestImageHoldsOnlyTheBinaryAndRunsAsNonRoot(t *testing.T) {
 	if _, err := tr.Next(); err != io.EOF {
 		t.Errorf("layer holds more than the binary: %v", err)
 	}
+}
+
+// readBack reads the archive both ways: as a docker archive and as an OCI layout.
+func readBack(t *testing.T, path string) v1.Image {
+	t.Helper()
+	tag, _ := name.NewTag("example.com/lanyard/lanyard-agent:v9")
+	img, err := tarball.ImageFromPath(path, &tag)
+	if err != nil {
+		t.Fatalf("read %s as a docker archive: %v", path, err)
+	}
+	dir := t.TempDir()
+	if err := exec.Command("tar", "-xf", path, "-C", dir).Run(); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatalf("read %s as an OCI layout: %v", path, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		t.Fatalf("index holds %d manifests, %v", len(m.Manifests), err)
+	}
+	if got := m.Manifests[0].Annotations["org.opencontainers.image.ref.name"]; got != "v9" {
+		t.Errorf("ref name annotation = %q, want v9", got)
+	}
+	fromLayout, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := img.Digest()
+	b, _ := fromLayout.Digest()
+	if a != b {
+		t.Errorf("docker view %s and OCI view %s differ", a, b)
+	}
+	return img
 }
 
 func TestSameBinaryYieldsTheSameDigest(t *testing.T) {

@@ -3,8 +3,8 @@
 //
 //	go run ./deploy/images -out dist -version v1.2.3 bin/lanyard-broker bin/lanyard-agent
 //
-// writes dist/lanyard-broker.tar and dist/lanyard-agent.tar, which `docker load`,
-// `podman load`, `kind load image-archive` and `crane push` accept.
+// writes dist/lanyard-broker.tar and dist/lanyard-agent.tar: each an OCI image layout
+// that is also a `docker save` archive (see WriteArchive).
 package main
 
 import (
@@ -15,7 +15,6 @@ import (
 	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 func main() {
@@ -57,7 +56,7 @@ func write(out, repo, version, arch, bin string) (string, error) {
 		return "", fmt.Errorf("create %s: %w", out, err)
 	}
 	path := filepath.Join(out, base+".tar")
-	if err := tarball.WriteToFile(path, tag, img); err != nil {
+	if err := WriteArchive(path, tag, img); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return path, nil
