@@ -82,6 +82,17 @@ func (r *rig) get(t *testing.T, path string) int {
 	return resp.StatusCode
 }
 
+func (r *rig) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(r.health + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // generationOf reads the generation number of the published token.
 func generationOf(dir string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, writer.TokenFile))
@@ -209,8 +220,12 @@ func TestRunOutlastsABrokerOutageWithoutSpinning(t *testing.T) {
 			t.Fatalf("/readyz = %d at %v with an unexpired credential", code, r.clock.Now())
 		}
 	}
+	r.clock.NextTimer(20 * time.Second) // the last attempt is over
 	if attempts > 13 || attempts < 8 {
 		t.Errorf("%d attempts in a 3m30s outage; the backoff allows 8 to 13", attempts)
+	}
+	if m := r.metrics(t); !strings.Contains(m, fmt.Sprintf("\nlanyard_agent_refresh_failures_total %d\n", attempts)) {
+		t.Errorf("metrics do not count %d failures:\n%s", attempts, m)
 	}
 	if r.broker.Count("IssueCredential") != before {
 		t.Error("calls reached a stopped broker")
@@ -232,6 +247,7 @@ func TestRunOutlastsABrokerOutageWithoutSpinning(t *testing.T) {
 		r.clock.FireNext(20 * time.Second)
 		time.Sleep(50 * time.Millisecond) // let gRPC reconnect in real time
 	}
+	r.clock.NextTimer(20 * time.Second) // the agent is done publishing and waits again
 	if n, _ := generationOf(r.cfg.OutputDir); n != 2 {
 		t.Fatalf("after the outage generation %d is published, want 2", n)
 	}

@@ -170,7 +170,7 @@ func TestRunKeepsTheCredentialAndBacksOffWhileTheBrokerIsDown(t *testing.T) {
 	h := newHarness()
 	h.runner.Rand = func() float64 { return 0 } // the shortest waits: the most attempts
 	h.start(t)
-	h.clock.FireNext(10 * time.Second) // c1 published; its refresh is due
+	h.clock.NextTimer(10 * time.Second) // c1 published
 	before := h.issuer.setFail(status.Error(codes.Unavailable, "broker down"))
 
 	const outage = 2 * time.Hour
@@ -227,8 +227,9 @@ func TestRunDoesNotWaitPastTheExpiryOfTheCurrentCredential(t *testing.T) {
 	h := newHarness()
 	h.runner.SlowRetry = time.Hour
 	h.start(t)
-	h.clock.FireNext(10 * time.Second) // c1's refresh is due at +6m45s
+	h.clock.NextTimer(10 * time.Second) // c1 published
 	h.issuer.setFail(status.Error(codes.PermissionDenied, "denied"))
+	h.clock.FireNext(10 * time.Second) // +6m45s: the refresh is refused
 	want := lifetime - 6*time.Minute - 45*time.Second
 	if wait, _ := h.clock.FireNext(10 * time.Second); (wait - want).Abs() > time.Millisecond {
 		t.Fatalf("waited %v; want the rest of c1's lifetime", wait)
