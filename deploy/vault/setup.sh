@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Configures Vault for lanyard: the Kubernetes secrets engine that mints the
+# credentials, the Kubernetes auth method the broker logs in with, the
+# broker's least-privilege policy and its auth role. Idempotent: run it again
+# after changing a setting.
+#
+# Needs: vault (logged in with a token that may configure mounts, auth
+# methods and policies), lanyard-broker, and these variables:
+#
+#   VAULT_ADDR              Vault address (read by the vault CLI)
+#   KUBERNETES_HOST         API server URL as Vault reaches it, e.g. https://10.0.0.1:443
+#   KUBERNETES_CA_FILE      PEM file of the API server's CA
+#   ENGINE_JWT_FILE         token of the service account the secrets engine acts as,
+#                           bound to the ClusterRole in vault-engine-rbac.yaml
+# Optional:
+#   LANYARD_MOUNT           secrets engine mount (kubernetes)
+#   LANYARD_AUTH_MOUNT      auth method mount (kubernetes)
+#   LANYARD_NAMESPACE       namespace of the broker (lanyard-system)
+#   LANYARD_SERVICE_ACCOUNT service account of the broker (lanyard-broker)
+#   LANYARD_AUDIENCE        audience the broker's login token must carry; set it when the
+#                           broker logs in with a projected token of its own audience
+#   LANYARD_TOKEN_TTL       lifetime of the broker's Vault token (1h)
+set -euo pipefail
+
+: "${KUBERNETES_HOST:?set KUBERNETES_HOST to the API server URL}"
+: "${KUBERNETES_CA_FILE:?set KUBERNETES_CA_FILE to the API server CA file}"
+: "${ENGINE_JWT_FILE:?set ENGINE_JWT_FILE to the secrets engine service account token file}"
+mount=${LANYARD_MOUNT:-kubernetes}
+auth_mount=${LANYARD_AUTH_MOUNT:-kubernetes}
+namespace=${LANYARD_NAMESPACE:-lanyard-system}
+account=${LANYARD_SERVICE_ACCOUNT:-lanyard-broker}
+audience=${LANYARD_AUDIENCE:-}
+token_ttl=${LANYARD_TOKEN_TTL:-1h}
+
+step() { echo "vault-setup: $*" >&2; }
+
+# mounted secrets|auth PATH tells whether PATH is mounted.
+mounted() {
+	vault "$1" list -format=json | grep -q "\"$2/\""
+}
+
+if ! mounted secrets "$mount"; then
+	step "enabling the Kubernetes secrets engine at $mount/"
+	vault secrets enable -path="$mount" kubernetes
+fi
+step "configuring $mount/config"
+vault write "$mount/config" \
+	kubernetes_host="$KUBERNETES_HOST" \
+	kubernetes_ca_cert=@"$KUBERNETES_CA_FILE" \
+	service_account_jwt=@"$ENGINE_JWT_FILE" \
+	disable_local_ca_jwt=true >/dev/null
+
+if ! mounted auth "$auth_mount"; then
+	step "enabling the Kubernetes auth method at auth/$auth_mount/"
+	vault auth enable -path="$auth_mount" kubernetes
+fi
+step "configuring auth/$auth_mount/config"
+vault write "auth/$auth_mount/config" \
+	kubernetes_host="$KUBERNETES_HOST" \
+	kubernetes_ca_cert=@"$KUBERNETES_CA_FILE" >/dev/null
+
+step "writing policy lanyard-broker"
+lanyard-broker vault policy --mount "$mount" --auth-mount "$auth_mount" |
+	vault policy write lanyard-broker - >/dev/null
+
+step "writing auth role auth/$auth_mount/role/lanyard-broker for $namespace/$account"
+vault write "auth/$auth_mount/role/lanyard-broker" \
+	bound_service_account_names="$account" \
+	bound_service_account_namespaces="$namespace" \
+	${audience:+audience="$audience"} \
+	token_policies=lanyard-broker \
+	token_ttl="$token_ttl" \
+	token_max_ttl=24h >/dev/null
+
+step "done; the broker logs in with --vault-auth kubernetes --vault-role lanyard-broker"
