@@ -28,11 +28,13 @@ const (
 
 // Field names of log lines.
 const (
-	logError   = "error"
-	logRetryIn = "retry_in"
-	logTTL     = "ttl"
-	logAuth    = "auth"
-	logReason  = "reason"
+	logError     = "error"
+	logRetryIn   = "retry_in"
+	logTTL       = "ttl"
+	logAuth      = "auth"
+	logReason    = "reason"
+	logOp        = "op"
+	logVaultRole = "vault_role"
 )
 
 // vaultToken is a token the broker logged in with.
@@ -107,6 +109,7 @@ func (i *Issuer) logInWithKubernetes(ctx context.Context) (vaultToken, error) {
 	if err != nil {
 		return vaultToken{}, fmt.Errorf("vault client: %w", err)
 	}
+	anon.SetWrappingLookupFunc(func(string, string) string { return "" })
 	secret, err := anon.Logical().WriteWithContext(ctx, "auth/"+i.cfg.AuthMount+"/login",
 		map[string]any{"role": i.cfg.Role, "jwt": string(bytes.TrimSpace(jwt))})
 	if err != nil {

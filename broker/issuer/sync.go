@@ -59,7 +59,7 @@ func (i *Issuer) Sync(ctx context.Context, cat *catalog.Catalog, dryRun bool) ([
 		if err := i.apply(ctx, c, want[c.Role]); err != nil {
 			return plan[:n], err
 		}
-		i.log.Info("Synced Vault role", "op", c.Op, "vault_role", c.Role)
+		i.log.Info("Synced Vault role", logOp, c.Op, logVaultRole, c.Role)
 	}
 	return plan, nil
 }
