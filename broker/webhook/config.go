@@ -88,7 +88,8 @@ func (c Config) Validate() error {
 	case c.Audience == "":
 		return errors.New("audience is required")
 	case c.TokenExpiration < 10*time.Minute:
-		return fmt.Errorf("token expiration %s is below the 10m Kubernetes allows", c.TokenExpiration)
+		return fmt.Errorf("token expiration %s is below the 10m Kubernetes allows",
+			c.TokenExpiration)
 	case c.HealthPort < 1 || c.HealthPort > 65535:
 		return fmt.Errorf("agent health port %d is out of range", c.HealthPort)
 	case c.ClusterTrustBundle == "" && c.BrokerCA == nil:

@@ -93,7 +93,10 @@ func DecodeReview(body []byte) (*admissionv1.AdmissionReview, *corev1.Pod, error
 	return &review, &pod, nil
 }
 
-func (h *Handler) review(req *admissionv1.AdmissionRequest, pod *corev1.Pod) *admissionv1.AdmissionResponse {
+func (h *Handler) review(
+	req *admissionv1.AdmissionRequest,
+	pod *corev1.Pod,
+) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	name := pod.Name
 	if name == "" {
@@ -104,7 +107,8 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest, pod *corev1.Pod) *ad
 	var refusal *Refusal
 	switch {
 	case errors.As(err, &refusal):
-		log.Info("Pod refused", logRole, res.Role, logDecision, "refused", logReason, refusal.Message)
+		log.Info("Pod refused", logRole, res.Role, logDecision, "refused",
+			logReason, refusal.Message)
 		return deny(resp, http.StatusForbidden, "lanyard: "+refusal.Message)
 	case err != nil:
 		log.Error("Pod not mutated", logRole, res.Role, logDecision, "error", logError, err.Error())
@@ -128,7 +132,11 @@ func (h *Handler) review(req *admissionv1.AdmissionRequest, pod *corev1.Pod) *ad
 	return resp
 }
 
-func deny(resp *admissionv1.AdmissionResponse, code int32, msg string) *admissionv1.AdmissionResponse {
+func deny(
+	resp *admissionv1.AdmissionResponse,
+	code int32,
+	msg string,
+) *admissionv1.AdmissionResponse {
 	reason := metav1.StatusReasonForbidden
 	if code >= http.StatusInternalServerError {
 		reason = metav1.StatusReasonInternalError

@@ -57,7 +57,8 @@ func (o *webhookOptions) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	d := webhook.DefaultConfig()
 	fs.StringVar(&o.listen, "listen", ":9443", "HTTPS address of /mutate and /healthz")
-	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "plain HTTP address of /healthz and /readyz")
+	fs.StringVar(&o.healthAddr, "health-addr", ":8081",
+		"plain HTTP address of /healthz and /readyz")
 	fs.StringVar(&o.certFile, "tls-cert-file", "", "serving certificate (PEM), reloaded on change")
 	fs.StringVar(&o.keyFile, "tls-key-file", "", "serving key (PEM), reloaded on change")
 	fs.StringVar(&o.catalogFile, "catalog", "", "role catalog file; unknown roles are refused")
@@ -75,7 +76,8 @@ func (o *webhookOptions) addFlags(cmd *cobra.Command) {
 	fs.Int32Var(&o.healthPort, "agent-health-port", d.HealthPort,
 		"port of the agent's /readyz and /healthz on the pod IP")
 	fs.StringVar(&o.cpuReq, "agent-cpu-request", d.CPURequest.String(), "agent CPU request")
-	fs.StringVar(&o.memReq, "agent-memory-request", d.MemoryRequest.String(), "agent memory request")
+	fs.StringVar(&o.memReq, "agent-memory-request", d.MemoryRequest.String(),
+		"agent memory request")
 	fs.StringVar(&o.cpuLim, "agent-cpu-limit", d.CPULimit.String(), "agent CPU limit")
 	fs.StringVar(&o.memLim, "agent-memory-limit", d.MemoryLimit.String(), "agent memory limit")
 }

@@ -10,18 +10,21 @@ import (
 
 func TestChartLintsWithDefaultsAndEveryFeature(t *testing.T) {
 	for _, args := range [][]string{nil, {"-f", allFeatures}} {
-		if out, err := helm(t, append([]string{"lint", "--strict", chartDir}, args...)...); err != nil {
+		out, err := helm(t, append([]string{"lint", "--strict", chartDir}, args...)...)
+		if err != nil {
 			t.Errorf("helm lint %v: %v\n%s", args, err, out)
 		}
 	}
 }
 
 var renders = map[string][]string{
-	"default values":                 nil,
-	"every feature on":               {"-f", allFeatures},
-	"an existing TLS secret":         {"--set", "tls.certManager.enabled=false,tls.existingSecret=tls,tls.caBundle=pem"},
-	"Vault token authentication":     {"--set", "vault.auth=token,vault.tokenSecret=vault-token"},
-	"one replica without shared key": {"--set", "broker.replicas=1,broker.credentialKey.generate=false"},
+	"default values":   nil,
+	"every feature on": {"-f", allFeatures},
+	"an existing TLS secret": {"--set",
+		"tls.certManager.enabled=false,tls.existingSecret=tls,tls.caBundle=pem"},
+	"Vault token authentication": {"--set", "vault.auth=token,vault.tokenSecret=vault-token"},
+	"one replica without shared key": {"--set",
+		"broker.replicas=1,broker.credentialKey.generate=false"},
 }
 
 func TestNoPodOfTheChartAutomountsAToken(t *testing.T) {
@@ -33,7 +36,8 @@ func TestNoPodOfTheChartAutomountsAToken(t *testing.T) {
 			}
 			for obj, spec := range specs {
 				if v, ok := spec["automountServiceAccountToken"].(bool); !ok || v {
-					t.Errorf("%s: automountServiceAccountToken = %v, want false", obj, spec["automountServiceAccountToken"])
+					t.Errorf("%s: automountServiceAccountToken = %v, want false", obj,
+						spec["automountServiceAccountToken"])
 				}
 			}
 		})
@@ -161,7 +165,8 @@ func TestContradictoryValuesFailWithAMessage(t *testing.T) {
 		set  string
 		want string
 	}{
-		{"both TLS sources", "tls.existingSecret=tls", "set either tls.certManager.enabled or tls.existingSecret, not both"},
+		{"both TLS sources", "tls.existingSecret=tls",
+			"set either tls.certManager.enabled or tls.existingSecret, not both"},
 		{"no TLS source", "tls.certManager.enabled=false", "need a certificate"},
 		{"an existing secret without CA", "tls.certManager.enabled=false,tls.existingSecret=tls",
 			"set tls.caBundle to its PEM"},
@@ -189,16 +194,19 @@ func TestContradictoryValuesFailWithAMessage(t *testing.T) {
 
 func TestWebhookCABundleFollowsTheTLSSource(t *testing.T) {
 	certManager := find(render(t, "lanyard", "lanyard"), "MutatingWebhookConfiguration", "")
-	if got := certManager.GetAnnotations()["cert-manager.io/inject-ca-from"]; got != "lanyard/lanyard-tls" {
+	got := certManager.GetAnnotations()["cert-manager.io/inject-ca-from"]
+	if got != "lanyard/lanyard-tls" {
 		t.Errorf("cert-manager injection annotation = %q", got)
 	}
 	objs := render(t, "lanyard", "lanyard", renders["an existing TLS secret"]...)
 	if find(objs, "Certificate", "") != nil {
 		t.Error("a Certificate is rendered although tls.existingSecret is set")
 	}
-	hooks, _, _ := unstructured.NestedSlice(find(objs, "MutatingWebhookConfiguration", "").Object, "webhooks")
+	config := find(objs, "MutatingWebhookConfiguration", "")
+	hooks, _, _ := unstructured.NestedSlice(config.Object, "webhooks")
 	for _, h := range hooks {
-		if bundle, _, _ := unstructured.NestedString(h.(map[string]any), "clientConfig", "caBundle"); bundle != "cGVt" {
+		bundle, _, _ := unstructured.NestedString(h.(map[string]any), "clientConfig", "caBundle")
+		if bundle != "cGVt" {
 			t.Errorf("caBundle = %q, want base64 of tls.caBundle", bundle)
 		}
 	}

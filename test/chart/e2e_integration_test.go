@@ -151,17 +151,18 @@ func createPolicy(t *testing.T, env *injectorEnv) {
 	var binding admissionregistrationv1.ValidatingAdmissionPolicyBinding
 	fromUnstructured(t, find(objs, "ValidatingAdmissionPolicy", ""), &policy)
 	fromUnstructured(t, find(objs, "ValidatingAdmissionPolicyBinding", ""), &binding)
-	if _, err := api.ValidatingAdmissionPolicies().Create(ctx, &policy, metav1.CreateOptions{}); err != nil {
+	policies, bindings := api.ValidatingAdmissionPolicies(), api.ValidatingAdmissionPolicyBindings()
+	if _, err := policies.Create(ctx, &policy, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = api.ValidatingAdmissionPolicies().Delete(context.Background(), policy.Name, metav1.DeleteOptions{})
+		_ = policies.Delete(context.Background(), policy.Name, metav1.DeleteOptions{})
 	})
-	if _, err := api.ValidatingAdmissionPolicyBindings().Create(ctx, &binding, metav1.CreateOptions{}); err != nil {
+	if _, err := bindings.Create(ctx, &binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = api.ValidatingAdmissionPolicyBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+		_ = bindings.Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
 	})
 }
 
