@@ -22,6 +22,8 @@ func newRootCommand() *cobra.Command {
 	cli.BindEnv(root)
 	root.AddCommand(
 		cli.NewVersionCommand("lanyard-agent"),
+		newRunCommand(&g),
+		newOnceCommand(&g),
 	)
 	return root
 }
