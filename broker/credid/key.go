@@ -23,7 +23,8 @@ func LoadKey(path string) ([]byte, error) {
 	if len(data) >= MinKeySize {
 		return data, nil
 	}
-	return nil, fmt.Errorf("credential key %s: want at least %d bytes, raw or base64", path, MinKeySize)
+	return nil, fmt.Errorf("credential key %s: want at least %d bytes, raw or base64",
+		path, MinKeySize)
 }
 
 func decodeBase64(text []byte) ([]byte, bool) {

@@ -54,7 +54,7 @@ func RoleParams(r *catalog.Role) map[string]any {
 		"kubernetes_role_type":                  "Role",
 		"generated_role_rules":                  "",
 		"name_template":                         NameTemplate,
-		"extra_labels":                          map[string]string{LabelManagedBy: managedBy, LabelRole: r.Name},
+		"extra_labels":                          generatedLabels(r.Name),
 		"extra_annotations":                     map[string]string{},
 	}
 	g := r.Grant
@@ -73,6 +73,11 @@ func RoleParams(r *catalog.Role) map[string]any {
 		p["service_account_name"] = g.ServiceAccount
 	}
 	return p
+}
+
+// generatedLabels mark the objects Vault generates for a role.
+func generatedLabels(catalogRole string) map[string]string {
+	return map[string]string{LabelManagedBy: managedBy, LabelRole: catalogRole}
 }
 
 // rulesDocument is the generated_role_rules value: a JSON object with the

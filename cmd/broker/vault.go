@@ -19,7 +19,8 @@ type vaultFlags struct {
 
 func (f *vaultFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.addr, "vault-addr", "", "Vault address, e.g. https://vault.vault:8200")
-	fs.StringVar(&f.auth, "vault-auth", issuer.AuthKubernetes, "how to log in to Vault: kubernetes or token")
+	fs.StringVar(&f.auth, "vault-auth", issuer.AuthKubernetes,
+		"how to log in to Vault: kubernetes or token")
 	fs.StringVar(&f.authMount, "vault-auth-mount", issuer.DefaultAuthMount,
 		"mount of Vault's Kubernetes auth method")
 	fs.StringVar(&f.role, "vault-role", "", "Vault auth role of the broker (kubernetes auth)")
@@ -67,7 +68,8 @@ func newVaultPolicyCommand() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&mount, "mount", issuer.DefaultMount, "mount of the Kubernetes secrets engine")
+	cmd.Flags().StringVar(&mount, "mount", issuer.DefaultMount,
+		"mount of the Kubernetes secrets engine")
 	cmd.Flags().StringVar(&authMount, "auth-mount", issuer.DefaultAuthMount,
 		"mount of the Kubernetes auth method")
 	return cmd
