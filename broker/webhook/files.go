@@ -62,7 +62,9 @@ func (r *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 	return r.cert, nil
 }
 
-// FileCA returns a CASource reading a PEM file, again only when it changed.
+// FileCA returns a CASource reading a PEM file, again only when it changed. Once it has
+// read a good CA it keeps returning it while the file is unreadable or invalid, as during a
+// Secret update, so pods are not refused for a moment's inconsistency.
 func FileCA(path string) CASource {
 	var (
 		mu   sync.Mutex
@@ -76,14 +78,25 @@ func FileCA(path string) CASource {
 		if err == nil && pem != nil && s == last {
 			return pem, nil
 		}
-		data, err := os.ReadFile(path)
+		data, err := readCA(path)
 		if err != nil {
-			return nil, fmt.Errorf("read broker CA: %w", err)
-		}
-		if err := checkPEM(data); err != nil {
-			return nil, fmt.Errorf("broker CA %s: %w", path, err)
+			if pem != nil {
+				return pem, nil
+			}
+			return nil, err
 		}
 		pem, last = data, s
 		return pem, nil
 	}
+}
+
+func readCA(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read broker CA: %w", err)
+	}
+	if err := checkPEM(data); err != nil {
+		return nil, fmt.Errorf("broker CA %s: %w", path, err)
+	}
+	return data, nil
 }

@@ -122,3 +122,20 @@ func TestFileCARefusesWhatIsNotACertificate(t *testing.T) {
 		t.Error("a missing file was accepted")
 	}
 }
+
+func TestFileCAKeepsTheLastGoodCAWhileTheFileIsBroken(t *testing.T) {
+	dir := t.TempDir()
+	certFile, _ := writePair(t, dir, 1, time.Unix(1000, 0))
+	ca := FileCA(certFile)
+	good, err := ca()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ca()
+	if err != nil || string(got) != string(good) {
+		t.Errorf("after a broken write: %q, %v; want the last good CA", got, err)
+	}
+}
