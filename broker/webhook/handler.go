@@ -108,7 +108,7 @@ func (h *Handler) review(
 	switch {
 	case errors.As(err, &refusal):
 		log.Info("Pod refused", logRole, res.Role, logDecision, "refused",
-			logReason, refusal.Message)
+			logReason, string(refusal.Code))
 		return deny(resp, http.StatusForbidden, "lanyard: "+refusal.Message)
 	case err != nil:
 		log.Error("Pod not mutated", logRole, res.Role, logDecision, "error", logError, err.Error())

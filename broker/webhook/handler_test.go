@@ -85,6 +85,19 @@ func TestHandlerRefusesWithTheMessage(t *testing.T) {
 	}
 }
 
+func TestHandlerLogsARefusalByItsCodeOnly(t *testing.T) {
+	pod := fixturePod()
+	pod.Annotations[AnnotationContainers] = "app,secret-sauce"
+	_, logs := serve(t, reviewBody(t, pod))
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("log = %q: %v", logs, err)
+	}
+	if line["reason"] != "annotation" || strings.Contains(logs.String(), "secret-sauce") {
+		t.Errorf("refusal log = %s, want reason annotation and no pod content", logs)
+	}
+}
+
 func TestHandlerLogsTheDecisionButNeverThePodSpec(t *testing.T) {
 	pod := fixturePod()
 	pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DB_PASSWORD", Value: "hunter2-secret"}}

@@ -8,12 +8,31 @@ import (
 )
 
 // Refusal is an admission refusal; its message tells the pod author what to change.
-type Refusal struct{ Message string }
+type Refusal struct {
+	// Code classifies the refusal for logs, which must not carry pod content.
+	Code RefusalCode
+	// Message is for the pod author and may quote the pod.
+	Message string
+}
 
 func (r *Refusal) Error() string { return r.Message }
 
-func refuse(format string, args ...any) error {
-	return &Refusal{Message: fmt.Sprintf(format, args...)}
+// RefusalCode is the fixed, loggable reason of a refusal.
+type RefusalCode string
+
+// Refusal codes.
+const (
+	RefusedAnnotation  RefusalCode = "annotation"     // malformed or unknown annotation
+	RefusedRole        RefusalCode = "unknown_role"   // role not in the catalog
+	RefusedTTL         RefusalCode = "ttl"            // above the role's maxTTL
+	RefusedTokenMount  RefusalCode = "token_mount"    // the pod mounts a token itself
+	RefusedConflict    RefusalCode = "conflict"       // a mount or port lanyard needs is taken
+	RefusedHostNetwork RefusalCode = "host_network"   // hostNetwork pods are not injected
+	RefusedIdentity    RefusalCode = "mixed_identity" // containers could not share the files
+)
+
+func refuse(code RefusalCode, format string, args ...any) error {
+	return &Refusal{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // Result is what the injector decided for one pod.
@@ -50,7 +69,7 @@ func (in *Injector) Mutate(pod *corev1.Pod) (Result, error) {
 	}
 	req, err := parseRequest(pod.Annotations)
 	if err != nil {
-		return Result{}, &Refusal{Message: err.Error()}
+		return Result{}, &Refusal{Code: RefusedAnnotation, Message: err.Error()}
 	}
 	res := Result{Role: req.role}
 	if err := in.checkRole(req); err != nil {
@@ -71,7 +90,8 @@ func strayAnnotations(annotations map[string]string) error {
 	for k := range annotations {
 		if strings.HasPrefix(k, AnnotationPrefix) && k != AnnotationInjected &&
 			k != AnnotationBrokerCA {
-			return refuse("annotation %s has no effect without %s: add %s or remove %s",
+			return refuse(RefusedAnnotation,
+				"annotation %s has no effect without %s: add %s or remove %s",
 				k, AnnotationRole, AnnotationRole, k)
 		}
 	}
@@ -81,11 +101,13 @@ func strayAnnotations(annotations map[string]string) error {
 func (in *Injector) checkRole(req request) error {
 	maxTTL, ok := in.roles.MaxTTL(req.role)
 	if !ok {
-		return refuse("role %q is not in the lanyard catalog: fix annotation %s or ask "+
-			"the security team to add the role", req.role, AnnotationRole)
+		return refuse(RefusedRole,
+			"role %q is not in the lanyard catalog: fix annotation %s or ask "+
+				"the security team to add the role", req.role, AnnotationRole)
 	}
 	if req.ttl > maxTTL {
-		return refuse("annotation %s: %s exceeds the maxTTL %s of role %s: ask for %s or less",
+		return refuse(RefusedTTL,
+			"annotation %s: %s exceeds the maxTTL %s of role %s: ask for %s or less",
 			AnnotationTTL, req.ttl, maxTTL, req.role, maxTTL)
 	}
 	return nil

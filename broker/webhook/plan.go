@@ -22,9 +22,10 @@ type plan struct {
 func (in *Injector) plan(pod *corev1.Pod, req request) (*plan, error) {
 	p := &plan{pod: pod, req: req, autoVolumes: map[string]bool{}, selected: map[string]bool{}}
 	if pod.Spec.HostNetwork {
-		return nil, refuse("lanyard does not inject into pods with hostNetwork: true, " +
-			"where the agent's health port would open on the node; remove hostNetwork or " +
-			"the " + AnnotationRole + " annotation")
+		return nil, refuse(RefusedHostNetwork,
+			"lanyard does not inject into pods with hostNetwork: true, "+
+				"where the agent's health port would open on the node; remove hostNetwork or "+
+				"the "+AnnotationRole+" annotation")
 	}
 	if err := p.scanVolumes(); err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func (in *Injector) plan(pod *corev1.Pod, req request) (*plan, error) {
 	var err error
 	p.id, p.warnings, err = agentIdentity(pod, selected, in.cfg.DefaultUID)
 	if err != nil {
-		return nil, &Refusal{Message: err.Error()}
+		return nil, &Refusal{Code: RefusedIdentity, Message: err.Error()}
 	}
 	return p, nil
 }
@@ -58,8 +59,10 @@ func (p *plan) scanVolumes() error {
 		case isAutoTokenVolume(v):
 			p.autoVolumes[v.Name] = true
 		case hasTokenProjection(v):
-			return refuse("volume %s projects a service account token: remove it, or remove "+
-				"the %s annotation; lanyard delivers the credential itself", v.Name, AnnotationRole)
+			return refuse(RefusedTokenMount,
+				"volume %s projects a service account token: remove it, or remove "+
+					"the %s annotation; lanyard delivers the credential itself",
+				v.Name, AnnotationRole)
 		}
 	}
 	return nil
@@ -90,8 +93,9 @@ func (p *plan) selectContainers(apps []*corev1.Container) error {
 	}
 	for _, name := range p.req.containers {
 		if !exists[name] {
-			return refuse("annotation %s names %q, which is not a container of this pod; "+
-				"containers are: %s", AnnotationContainers, name, containerNames(apps))
+			return refuse(RefusedAnnotation,
+				"annotation %s names %q, which is not a container of this pod; "+
+					"containers are: %s", AnnotationContainers, name, containerNames(apps))
 		}
 		p.selected[name] = true
 	}
@@ -101,8 +105,9 @@ func (p *plan) selectContainers(apps []*corev1.Container) error {
 func (p *plan) checkContainer(c *corev1.Container, healthPort int32) error {
 	for _, port := range c.Ports {
 		if port.ContainerPort == healthPort {
-			return refuse("container %s declares port %d, where the lanyard agent serves "+
-				"its health checks: use another port", c.Name, healthPort)
+			return refuse(RefusedConflict,
+				"container %s declares port %d, where the lanyard agent serves "+
+					"its health checks: use another port", c.Name, healthPort)
 		}
 	}
 	for _, m := range c.VolumeMounts {
@@ -112,14 +117,17 @@ func (p *plan) checkContainer(c *corev1.Container, healthPort int32) error {
 		mp := path.Clean(m.MountPath)
 		switch {
 		case m.Name == TokenVolumeName:
-			return refuse("container %s mounts volume %s, which only the lanyard agent may "+
-				"mount: remove that mount", c.Name, TokenVolumeName)
+			return refuse(RefusedTokenMount,
+				"container %s mounts volume %s, which only the lanyard agent may "+
+					"mount: remove that mount", c.Name, TokenVolumeName)
 		case within(mp, DefaultMountPath):
-			return refuse("container %s already mounts volume %s at %s, the service account "+
-				"token path: remove that mount", c.Name, m.Name, m.MountPath)
+			return refuse(RefusedTokenMount,
+				"container %s already mounts volume %s at %s, the service account "+
+					"token path: remove that mount", c.Name, m.Name, m.MountPath)
 		case p.selected[c.Name] && within(mp, p.req.mountPath):
-			return refuse("container %s mounts volume %s at %s, where lanyard mounts the "+
-				"credential: remove that mount or set %s", c.Name, m.Name, m.MountPath,
+			return refuse(RefusedConflict,
+				"container %s mounts volume %s at %s, where lanyard mounts the "+
+					"credential: remove that mount or set %s", c.Name, m.Name, m.MountPath,
 				AnnotationMountPath)
 		}
 	}

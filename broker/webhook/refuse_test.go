@@ -77,6 +77,9 @@ func TestMutateRefusesWithWhatToChange(t *testing.T) {
 			if !strings.Contains(refusal.Message, tc.want) {
 				t.Errorf("message %q does not contain %q", refusal.Message, tc.want)
 			}
+			if refusal.Code == "" {
+				t.Error("refusal has no code to log")
+			}
 		})
 	}
 }
