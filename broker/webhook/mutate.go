@@ -15,6 +15,7 @@ type Refusal struct {
 	Message string
 }
 
+// Error returns the message for the pod author.
 func (r *Refusal) Error() string { return r.Message }
 
 // RefusalCode is the fixed, loggable reason of a refusal.

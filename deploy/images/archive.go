@@ -71,7 +71,7 @@ func writeDockerManifest(dir string, tag name.Tag, img v1.Image) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "manifest.json"), data, 0o644)
+	return os.WriteFile(filepath.Join(dir, "manifest.json"), data, 0o600)
 }
 
 func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
@@ -90,7 +90,7 @@ func tarDir(dir, path string) error {
 		return fmt.Errorf("list layout: %w", err)
 	}
 	sort.Strings(files)
-	out, err := os.Create(path)
+	out, err := os.Create(filepath.Clean(path))
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
@@ -113,7 +113,7 @@ func addFile(tw *tar.Writer, dir, file string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(file)
+	f, err := os.Open(filepath.Clean(file))
 	if err != nil {
 		return err
 	}

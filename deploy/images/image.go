@@ -35,7 +35,7 @@ type Spec struct {
 
 // Build returns a scratch image holding only the binary, run as a non-root user.
 func Build(spec Spec) (v1.Image, error) {
-	data, err := os.ReadFile(spec.Binary)
+	data, err := os.ReadFile(filepath.Clean(spec.Binary))
 	if err != nil {
 		return nil, fmt.Errorf("read binary: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -50,7 +51,7 @@ func TestImageHoldsOnlyTheBinaryAndRunsAsNonRoot(t *testing.T) {
 	if err != nil || hdr.Name != "lanyard-agent" || hdr.Mode != 0o555 || hdr.Uid != 0 {
 		t.Fatalf("first entry %+v, %v", hdr, err)
 	}
-	if _, err := tr.Next(); err != io.EOF {
+	if _, err := tr.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("layer holds more than the binary: %v", err)
 	}
 }

@@ -33,7 +33,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "images:", err)
 			os.Exit(1)
 		}
-		fmt.Println(path)
+		fmt.Fprintln(os.Stdout, path)
 	}
 }
 
@@ -52,7 +52,7 @@ func write(out, repo, version, arch, bin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o750); err != nil {
 		return "", fmt.Errorf("create %s: %w", out, err)
 	}
 	path := filepath.Join(out, base+".tar")

@@ -4,9 +4,9 @@ package chart
 
 import (
 	"context"
-	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
@@ -88,7 +88,7 @@ func TestRenderedManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 func deleteNow(t *testing.T, ctx context.Context, c dynamic.ResourceInterface, o *unstructured.Unstructured) {
 	t.Helper()
 	if err := c.Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil &&
-		!strings.Contains(err.Error(), "not found") {
+		!apierrors.IsNotFound(err) {
 		t.Errorf("delete %s %s: %v", o.GetKind(), o.GetName(), err)
 	}
 }
