@@ -127,6 +127,9 @@ func register(t *testing.T, s *harness.Stack, url string) {
 			AdmissionReviewVersions: []string{"v1"},
 			NamespaceSelector: &metav1.LabelSelector{
 				MatchLabels: map[string]string{"lanyard.dev/inject": "enabled"}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "lanyard-annotated",
+				Expression: "has(object.metadata.annotations) && " +
+					"object.metadata.annotations.exists(k, k.startsWith('lanyard.dev/'))"}},
 		}},
 	}
 	ctx := context.Background()
