@@ -27,7 +27,8 @@ import (
 	"github.com/lanyard-dev/lanyard/test/harness"
 )
 
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{})) }
+// TestMain starts the control plane; the fake broker stands in for Vault.
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{SkipVault: true})) }
 
 // target is a broker for the agent to use and the caller token it accepts.
 // Today it is the fake broker minting real tokens from the test API server;
@@ -116,6 +117,9 @@ func TestOnceWritesFilesThatInClusterAndKubeconfigClientsUse(t *testing.T) {
 	ctx := context.Background()
 	const ns = "once-team"
 	tg := startBroker(t, s, func(int) string { return ns }, nil)
+	if err := s.CreateNamespace(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"web-1", "web-2", "web-3"} {
 		if _, err := s.CreatePod(ctx, ns, name, "web", nil); err != nil {
 			t.Fatal(err)
