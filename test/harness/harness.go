@@ -105,7 +105,7 @@ func repoRoot() (string, error) {
 
 // Start launches a stack in a new temporary directory. On error, everything
 // already started is stopped.
-func Start(ctx context.Context, opts Options) (s *Stack, err error) {
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 90 * time.Second
 	}
@@ -122,7 +122,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack directory: %w", err)
 	}
-	s = &Stack{Dir: dir, BinDir: bin}
+	s := &Stack{Dir: dir, BinDir: bin}
 	defer func() {
 		if err != nil {
 			s.Stop()

@@ -120,6 +120,8 @@ func (s *Stack) startAPIServer(ctx context.Context, etcdURL string, timeout time
 		"--service-account-max-token-expiration=48h",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",
+		// A single loopback API server has no Service endpoints to reconcile.
+		"--endpoint-reconciler-type=none",
 		"--profiling=false",
 		"--enable-priority-and-fairness=false",
 		"--v=1",
@@ -189,7 +191,6 @@ func (s *Stack) startControllerManager(ctx context.Context, timeout time.Duratio
 			"--use-service-account-credentials=false",
 			"--leader-elect=false",
 			"--secure-port=0",
-			"--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,-persistentvolume-binder,-attachdetach",
 			"--v=1",
 		}, nil)
 	if err != nil {
