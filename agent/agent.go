@@ -16,6 +16,16 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/writer"
 )
 
+// Log field names.
+const (
+	logCredentialID = "credential_id"
+	logExpiresAt    = "expires_at"
+	logOutputDir    = "output_dir"
+	logRole         = "role"
+	logBrokerAddr   = "broker_addr"
+	logHealthAddr   = "health_addr"
+)
+
 // Config is everything the agent is told by its flags.
 type Config struct {
 	// Broker says how to reach the broker and what to ask it for.
@@ -76,8 +86,8 @@ func Once(ctx context.Context, cfg Config, d Deps) (credential.Credential, error
 	if err != nil {
 		return credential.Credential{}, err
 	}
-	d.Log.Info("Credential published", "credential_id", c.ID, "expires_at", c.ExpiresAt,
-		"output_dir", cfg.OutputDir)
+	d.Log.Info("Credential published", logCredentialID, c.ID, logExpiresAt, c.ExpiresAt,
+		logOutputDir, cfg.OutputDir)
 	return c, nil
 }
 
@@ -103,8 +113,8 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		}
 		healthDone <- health.Serve(healthCtx, l, state.Handler(), d.Log)
 	}()
-	d.Log.Info("Agent starting", "role", cfg.Broker.Role, "broker_addr", cfg.Broker.Addr,
-		"output_dir", cfg.OutputDir, "health_addr", cfg.HealthAddr)
+	d.Log.Info("Agent starting", logRole, cfg.Broker.Role, logBrokerAddr, cfg.Broker.Addr,
+		logOutputDir, cfg.OutputDir, logHealthAddr, cfg.HealthAddr)
 	runErr := newRunner(cfg, d, client, state).Run(ctx)
 	stopHealth()
 	return errors.Join(runErr, <-healthDone)

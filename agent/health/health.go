@@ -17,6 +17,8 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/credential"
 )
 
+const logError = "error"
+
 // State is what the agent has published. It is safe for concurrent use and
 // implements renew.Observer.
 type State struct {
@@ -105,7 +107,7 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("Health server shutdown failed", "error", err.Error())
+		log.Warn("Health server shutdown failed", logError, err.Error())
 	}
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("health server: %w", err)

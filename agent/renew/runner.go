@@ -98,10 +98,11 @@ func (r *Runner) issue(ctx context.Context) (credential.Credential, error) {
 	return c, nil
 }
 
-// revoke revokes c within RevokeTimeout. A failure is logged: the credential
-// then dies at its expiry.
+// revoke revokes c within RevokeTimeout, even when ctx is already cancelled
+// (a SIGTERM must not leave a replaced credential alive). A failure is
+// logged: the credential then dies at its expiry.
 func (r *Runner) revoke(ctx context.Context, c credential.Credential) {
-	ctx, cancel := context.WithTimeout(ctx, r.revokeTimeout())
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.revokeTimeout())
 	defer cancel()
 	if err := r.Issuer.Revoke(ctx, c.ID); err != nil {
 		r.log().Warn("Credential revocation failed", logCredentialID, c.ID,
@@ -144,26 +145,32 @@ func (r *Runner) Run(ctx context.Context) error {
 		var wait time.Duration
 		next, err := r.issue(ctx)
 		switch {
-		case ctx.Err() != nil:
-			return r.shutdown(ctx, current)
-		case err != nil:
-			wait = r.retryDelay(err, failures, current)
-			failures++
-		default:
-			r.published(next)
-			if current != nil {
-				r.revoke(ctx, *current)
-			}
+		case err == nil:
+			r.replace(ctx, current, next)
 			current, failures = &next, 0
 			wait = NextRefresh(next.IssuedAt, next.ExpiresAt, r.rand()).Sub(next.IssuedAt)
 			r.log().Info("Credential published", logCredentialID, next.ID,
 				logExpiresAt, next.ExpiresAt, logRefreshAt, r.Clock.Now().Add(wait))
+		case ctx.Err() != nil:
+			return r.shutdown(ctx, current)
+		default:
+			wait = r.retryDelay(err, failures, current)
+			failures++
 		}
 		select {
 		case <-ctx.Done():
 			return r.shutdown(ctx, current)
 		case <-r.Clock.After(wait):
 		}
+	}
+}
+
+// replace records that next is published and revokes old, which no reader
+// can pick up any more.
+func (r *Runner) replace(ctx context.Context, old *credential.Credential, next credential.Credential) {
+	r.published(next)
+	if old != nil {
+		r.revoke(ctx, *old)
 	}
 }
 
@@ -179,7 +186,7 @@ func (r *Runner) published(c credential.Credential) {
 func (r *Runner) shutdown(ctx context.Context, current *credential.Credential) error {
 	r.log().Info("Agent stopping")
 	if current != nil {
-		r.revoke(context.WithoutCancel(ctx), *current)
+		r.revoke(ctx, *current)
 	}
 	if r.ClearOnExit {
 		if err := r.Publisher.Clear(); err != nil {

@@ -265,3 +265,35 @@ func TestOnceRetriesTransientFailuresAFewTimes(t *testing.T) {
 		t.Errorf("Once() tried %d times, want %d", h.issuer.calls, DefaultOnceAttempts)
 	}
 }
+
+// cancellingIssuer cancels the run's context while its second issue
+// succeeds, as a SIGTERM arriving mid-rotation does.
+type cancellingIssuer struct {
+	lockedIssuer
+	cancel context.CancelFunc
+	n      int
+}
+
+func (c *cancellingIssuer) Issue(ctx context.Context) (credential.Credential, error) {
+	cred, err := c.lockedIssuer.Issue(ctx)
+	if c.n++; c.n == 2 {
+		c.cancel()
+	}
+	return cred, err
+}
+
+func TestAShutdownDuringARotationRevokesBothCredentials(t *testing.T) {
+	h := newHarness()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.runner.Issuer = &cancellingIssuer{lockedIssuer: lockedIssuer{h}, cancel: cancel}
+	done := make(chan error, 1)
+	go func() { done <- h.runner.Run(ctx) }()
+	h.clock.FireNext(10 * time.Second)
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	want := "issue c1, publish c1, issue c2, publish c2, revoke c1, revoke c2"
+	if got := h.eventLog(); got != want {
+		t.Errorf("events:\n got %s\nwant %s", got, want)
+	}
+}
