@@ -35,6 +35,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// SkipVault starts only the Kubernetes control plane.
 	SkipVault bool
+	// BareVault starts Vault without configuring anything in it, for callers
+	// that configure it themselves the way a user would (make demo).
+	BareVault bool
 }
 
 // Stack is a running control plane and Vault.
@@ -134,7 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.SkipVault {
 		return s, nil
 	}
-	if err := s.startVault(ctx, opts.ReadyTimeout); err != nil {
+	if err := s.startVault(ctx, opts.ReadyTimeout, !opts.BareVault); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -44,7 +44,7 @@ var VaultEngineRules = []rbacv1.PolicyRule{
 // Dev mode keeps everything in memory. A persistent Vault would replace only
 // this function's process start (file storage, init, unseal); the
 // configuration steps after it are the same.
-func (s *Stack) startVault(ctx context.Context, timeout time.Duration) error {
+func (s *Stack) startVault(ctx context.Context, timeout time.Duration, configure bool) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -72,6 +72,9 @@ func (s *Stack) startVault(ctx context.Context, timeout time.Duration) error {
 		return httpOK(http.DefaultClient, s.VaultAddr+"/v1/sys/health", "")
 	}); err != nil {
 		return err
+	}
+	if !configure {
+		return nil
 	}
 	admin, err := s.VaultClient(root)
 	if err != nil {
