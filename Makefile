@@ -23,6 +23,11 @@ build: ## Build bin/lanyard-broker and bin/lanyard-agent.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lanyard-broker ./cmd/broker
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lanyard-agent ./cmd/agent
 
+.PHONY: demo
+demo: build ## Run lanyard end to end on this machine (DEMO_KEEP=1 leaves it running).
+	test/tools/build.sh stack
+	$(GO) run ./test/demo --bin bin --repo .
+
 .PHONY: tools
 tools: ## Build the pinned test stack and developer tools when missing.
 	test/tools/build.sh all
