@@ -266,3 +266,16 @@ func (tb *testBroker) assertNoSecrets(t *testing.T) {
 		t.Errorf("a token leaked into the logs or audit:\n%s", out)
 	}
 }
+
+func tbCatalog(t *testing.T) CatalogSource {
+	t.Helper()
+	cat, err := catalog.Parse("test.yaml", []byte(testCatalog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return staticCatalog{cat}
+}
+
+func newDiscardAudit() *audit.Log { return audit.New(&syncBuffer{}, nil) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -199,6 +199,6 @@ func TestIssueCredentialRateLimitsEachPod(t *testing.T) {
 func sameEvent(a, b audit.Event) bool {
 	timesEqual := a.Time.Equal(b.Time) && (a.ExpiresAt == nil) == (b.ExpiresAt == nil) &&
 		(a.ExpiresAt == nil || a.ExpiresAt.Equal(*b.ExpiresAt))
-	a.Time, b.Time, a.ExpiresAt, b.ExpiresAt = b.Time, b.Time, nil, nil
+	a.Time, b.Time, a.ExpiresAt, b.ExpiresAt = time.Time{}, time.Time{}, nil, nil
 	return timesEqual && a == b
 }
