@@ -18,7 +18,7 @@ import (
 
 // Log field names.
 const (
-	logCredentialID = "credential_id"
+	logCredentialID = "credential_id" //nolint:gosec // G101: a log field name, not a secret
 	logExpiresAt    = "expires_at"
 	logOutputDir    = "output_dir"
 	logRole         = "role"

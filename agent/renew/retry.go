@@ -42,7 +42,7 @@ func (r *Runner) rand() float64 {
 	if r.Rand != nil {
 		return r.Rand()
 	}
-	return rand.Float64()
+	return rand.Float64() //nolint:gosec // G404: jitter needs no secret randomness
 }
 
 func (r *Runner) backoff() Backoff {

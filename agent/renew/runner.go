@@ -46,7 +46,7 @@ func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d
 
 // Log field names.
 const (
-	logCredentialID = "credential_id"
+	logCredentialID = "credential_id" //nolint:gosec // G101: a log field name, not a secret
 	logExpiresAt    = "expires_at"
 	logRefreshAt    = "refresh_at"
 	logRetryIn      = "retry_in"

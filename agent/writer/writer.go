@@ -98,6 +98,7 @@ func (w *Writer) writeSet(c credential.Credential) (string, error) {
 }
 
 func writeFile(path string, data []byte) error {
+	//nolint:gosec // G304: path is a new file in the set directory this writer created
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Base(path), err)

@@ -12,7 +12,7 @@ import (
 // Defaults of the agent's flags. Each flag also reads LANYARD_<FLAG> (upper
 // snake case); precedence is flags > environment > these defaults.
 const (
-	defaultTokenFile  = "/var/run/secrets/lanyard/token"
+	defaultTokenFile  = "/var/run/secrets/lanyard/token" //nolint:gosec // G101: a path, not a secret
 	defaultOutputDir  = "/var/run/lanyard"
 	defaultHealthAddr = "127.0.0.1:8099"
 )

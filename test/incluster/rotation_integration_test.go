@@ -166,7 +166,7 @@ func hammer(dir string, stop <-chan struct{}, reads *atomic.Int64) error {
 		}
 		claim, err := tokenNamespace(string(token))
 		if err != nil {
-			return fmt.Errorf("partial token: %v", err)
+			return fmt.Errorf("partial token: %w", err)
 		}
 		if claim != string(ns) {
 			return fmt.Errorf("mixed set: token for %s with namespace %s", claim, ns)
