@@ -92,9 +92,9 @@ func (d *demo) deniedIdentity(ctx context.Context) ([]row, error) {
 	out, err := output(ctx, d.bin("lanyard-agent"), args, nil)
 	var exit *exitError
 	if !errors.As(err, &exit) {
-		return nil, fmt.Errorf("lanyard-agent once for a denied identity: want exit 1, got %v", err)
+		return nil, fmt.Errorf("lanyard-agent once for a denied identity: want exit 1, got %w", err)
 	}
-	got := "denied: " + brokerReason(exit.stderr + out)
+	got := "denied: " + brokerReason(exit.stderr+out)
 	return []row{{
 		role: podReader, what: "request as " + teamA + "/" + otherSA, want: "denied", got: got,
 		ok: strings.Contains(got, "not a subject"),
@@ -111,7 +111,7 @@ func (d *demo) revocation(ctx context.Context) ([]row, error) {
 	}
 	outDir := d.path("run")
 	args := append([]string{"run"}, d.agentArgs(tokenFile, podReader, outDir)...)
-	p, err := d.start(ctx, "agent-run", d.bin("lanyard-agent"), args)
+	p, err := d.start("agent-run", d.bin("lanyard-agent"), args)
 	if err != nil {
 		return nil, err
 	}

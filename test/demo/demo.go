@@ -120,7 +120,7 @@ func (d *demo) keep(ctx context.Context) error {
 	}
 	live := d.path("live")
 	args := append([]string{"run"}, d.agentArgs(tokenFile, podReader, live)...)
-	if _, err := d.start(ctx, "agent-live", d.bin("lanyard-agent"), args); err != nil {
+	if _, err := d.start("agent-live", d.bin("lanyard-agent"), args); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.w, "\nThe stack keeps running (DEMO_KEEP=1); press Ctrl-C to stop it.\n")

@@ -59,7 +59,7 @@ func first(args []string) string {
 
 // start runs a long-lived command with its output in a log file; the kernel
 // kills it if the demo dies.
-func (d *demo) start(ctx context.Context, name, bin string, args []string) (*proc, error) {
+func (d *demo) start(name, bin string, args []string) (*proc, error) {
 	logPath := d.path(name + ".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -126,7 +126,7 @@ func (p *proc) waitHTTP(ctx context.Context, url string, timeout time.Duration) 
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

@@ -106,7 +106,7 @@ func (d *demo) startBroker(ctx context.Context) error {
 	}
 	d.brokerAddr = "127.0.0.1:" + strconv.Itoa(ports[0])
 	health := "127.0.0.1:" + strconv.Itoa(ports[1])
-	p, err := d.start(ctx, "broker", d.bin("lanyard-broker"), []string{
+	p, err := d.start("broker", d.bin("lanyard-broker"), []string{
 		"serve",
 		"--listen=" + d.brokerAddr,
 		"--tls-cert-file=" + d.path("broker.crt"),

@@ -70,7 +70,8 @@ func TestNoServerOutlivesItsTestBinary(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			select {
-			case <-done:
+			case exit := <-done:
+				t.Logf("child test binary exited: %v", exit)
 			case <-time.After(2 * time.Minute):
 				_ = cmd.Process.Kill()
 				t.Fatal("child test binary did not exit")

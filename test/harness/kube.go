@@ -35,7 +35,7 @@ func (s *Stack) startKubernetes(ctx context.Context, timeout time.Duration) erro
 	if err != nil {
 		return err
 	}
-	if err := s.startAPIServer(ctx, etcdURL, timeout); err != nil {
+	if err := s.startAPIServer(etcdURL, timeout); err != nil {
 		return err
 	}
 	return s.startControllerManager(ctx, timeout)
@@ -72,7 +72,7 @@ func (s *Stack) startEtcd(timeout time.Duration) (string, error) {
 	return clientURL, err
 }
 
-func (s *Stack) startAPIServer(ctx context.Context, etcdURL string, timeout time.Duration) error {
+func (s *Stack) startAPIServer(etcdURL string, timeout time.Duration) error {
 	ca, err := NewCA("lanyard-test-kubernetes-ca")
 	if err != nil {
 		return err
