@@ -4,6 +4,8 @@ package issuer
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ const (
 	nsOther  = "issuer-team-b"
 )
 
-// callRules are the API calls each test makes with a minted token.
+// apiCall is an API call a test makes with a minted token.
 type apiCall struct {
 	name string
 	do   func(ctx context.Context, c kubernetes.Interface) error
@@ -44,6 +46,13 @@ func deletePod(ns string) apiCall {
 func listConfigMaps(ns string) apiCall {
 	return apiCall{"list configmaps in " + ns, func(ctx context.Context, c kubernetes.Interface) error {
 		_, err := c.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		return err
+	}}
+}
+
+func listSecrets(ns string) apiCall {
+	return apiCall{"list secrets in " + ns, func(ctx context.Context, c kubernetes.Interface) error {
+		_, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
 		return err
 	}}
 }
@@ -98,7 +107,7 @@ func TestIssuedCredentialsHaveExactlyTheirGrant(t *testing.T) {
 		{
 			"clusterWide clusterRole view", catalog.Grant{Namespace: caller, ClusterWide: true, ClusterRole: "view"},
 			[]apiCall{listPods(nsTarget), listPods(nsOther)},
-			[]apiCall{deletePod(nsOther), listNamespaces()}, "", true,
+			[]apiCall{deletePod(nsOther), listSecrets(nsOther)}, "", true,
 		},
 	}
 	for _, tt := range tests {
@@ -116,6 +125,9 @@ func TestIssuedCredentialsHaveExactlyTheirGrant(t *testing.T) {
 			env.logs.remember(lease.Token.Reveal())
 			t.Cleanup(func() { env.logs.assertNoSecret(t) })
 			checkLease(t, lease, tt.wantAccount)
+			if tt.wantAccount == "" {
+				checkGeneratedLabels(t, env, lease)
+			}
 
 			client, err := env.stack.ClientForToken(lease.Token.Reveal())
 			if err != nil {
@@ -159,6 +171,21 @@ func checkLease(t *testing.T, lease *Lease, wantAccount string) {
 	if life := lease.ExpiresAt.Sub(lease.IssuedAt); life < 9*time.Minute || life > 10*time.Minute {
 		t.Fatalf("lease lives %v, want about 10m", life)
 	}
+}
+
+// checkGeneratedLabels finds the generated account by the labels RoleParams
+// asks Vault to set.
+func checkGeneratedLabels(t *testing.T, env *brokerEnv, lease *Lease) {
+	t.Helper()
+	list, err := env.stack.Admin.CoreV1().ServiceAccounts(lease.Namespace).List(context.Background(),
+		metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=lanyard,lanyard.dev/role=issue-test"})
+	must(t, err)
+	for _, sa := range list.Items {
+		if sa.Name == lease.ServiceAccount {
+			return
+		}
+	}
+	t.Fatalf("generated account %s does not carry lanyard's labels", lease.ServiceAccount)
 }
 
 // waitUnauthorized polls until the API server refuses the token; it caches
@@ -227,4 +254,52 @@ func ignoreExists(t *testing.T, err error) {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+}
+
+func TestVaultRefusesNamespacesOutsideTheRolesAllowList(t *testing.T) {
+	env := sharedBroker(t)
+	ctx := context.Background()
+	s := env.stack
+	must(t, s.CreateNamespace(ctx, "issuer-prod", map[string]string{"env": "prod"}))
+	must(t, s.CreateNamespace(ctx, "issuer-dev", map[string]string{"env": "dev"}))
+	exact := testRole("exact-ns", catalog.Grant{Namespace: catalog.CallerNamespace, Rules: podReadRules},
+		catalog.Subject{Namespace: nsTarget, ServiceAccounts: []string{"app"}})
+	selected := testRole("selected-ns", catalog.Grant{Namespace: catalog.CallerNamespace, Rules: podReadRules},
+		catalog.Subject{NamespaceSelector: mustSelector(t, "env=prod"), ServiceAccounts: []string{"app"}})
+	if _, err := env.issuer.Sync(ctx, syncCatalog(exact, selected), false); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	tests := []struct {
+		name      string
+		role      *catalog.Role
+		namespace string
+		allowed   bool
+	}{
+		{"a subject's exact namespace", exact, nsTarget, true},
+		{"another namespace of an exact role", exact, nsOther, false},
+		{"a namespace matching the subjects' selector", selected, "issuer-prod", true},
+		{"a namespace the selector does not match", selected, "issuer-dev", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lease, err := env.issuer.Issue(ctx, tt.role, tt.namespace, 10*time.Minute)
+			if tt.allowed {
+				if err != nil {
+					t.Fatalf("Issue: %v", err)
+				}
+				env.logs.remember(lease.Token.Reveal())
+				must(t, env.issuer.Revoke(ctx, lease.ID))
+				return
+			}
+			if err == nil {
+				env.logs.remember(lease.Token.Reveal())
+				_ = env.issuer.Revoke(ctx, lease.ID)
+				t.Fatal("Vault minted a credential outside the allow-list")
+			}
+			if errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "status 400") {
+				t.Fatalf("Issue = %v, want Vault's refusal as an internal error", err)
+			}
+		})
+	}
+	env.logs.assertNoSecret(t)
 }

@@ -17,10 +17,12 @@ import (
 const RolePrefix = "lanyard-"
 
 // Labels set on every object Vault generates for a lanyard credential.
+// Vault itself sets app.kubernetes.io/managed-by (to HashiCorp-Vault) after
+// the role's extra labels, so lanyard marks its objects with part-of.
 const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelRole      = "lanyard.dev/role"
-	managedBy      = "lanyard"
+	LabelPartOf = "app.kubernetes.io/part-of"
+	LabelRole   = "lanyard.dev/role"
+	partOf      = "lanyard"
 )
 
 // NameTemplate names the service account, role and binding Vault generates
@@ -77,7 +79,7 @@ func RoleParams(r *catalog.Role) map[string]any {
 
 // generatedLabels mark the objects Vault generates for a role.
 func generatedLabels(catalogRole string) map[string]string {
-	return map[string]string{LabelManagedBy: managedBy, LabelRole: catalogRole}
+	return map[string]string{LabelPartOf: partOf, LabelRole: catalogRole}
 }
 
 // rulesDocument is the generated_role_rules value: a JSON object with the

@@ -94,7 +94,7 @@ func TestRoleParamsForEveryGrantKind(t *testing.T) {
 				"generated_role_rules":                  "",
 				"name_template":                         NameTemplate,
 				"extra_labels": map[string]string{
-					"app.kubernetes.io/managed-by": "lanyard", "lanyard.dev/role": "reader",
+					"app.kubernetes.io/part-of": "lanyard", "lanyard.dev/role": "reader",
 				},
 				"extra_annotations": map[string]string{},
 			}
