@@ -76,7 +76,9 @@ func New(opts Options) (*Client, error) {
 		grpc.WithConnectParams(grpc.ConnectParams{
 			// The agent paces its own retries; keep gRPC's reconnects from
 			// adding minutes on top once the broker is back.
-			Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 10 * time.Second},
+			Backoff: backoff.Config{
+				BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 10 * time.Second,
+			},
 			MinConnectTimeout: 10 * time.Second,
 		}))
 	if err != nil {

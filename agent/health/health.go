@@ -84,7 +84,8 @@ func (s *State) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		expiry = float64(expires.UnixMilli()) / 1000
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_, _ = fmt.Fprintf(w, `# HELP lanyard_agent_credential_expiry_timestamp_seconds Expiry of the published credential in seconds since the epoch; 0 before the first.
+	_, _ = fmt.Fprintf(w, `# HELP lanyard_agent_credential_expiry_timestamp_seconds `+
+		`Expiry of the published credential in seconds since the epoch; 0 before the first.
 # TYPE lanyard_agent_credential_expiry_timestamp_seconds gauge
 lanyard_agent_credential_expiry_timestamp_seconds %g
 # HELP lanyard_agent_refresh_failures_total Failed attempts to issue a credential.

@@ -39,7 +39,11 @@ type Endpoint struct {
 
 // MintFunc returns the credential for an authorised issue request; n counts
 // the issues from 1. A returned error should be a gRPC status error.
-type MintFunc func(ctx context.Context, n int, req *lanyardv1.IssueCredentialRequest) (*lanyardv1.Credential, error)
+type MintFunc func(
+	ctx context.Context,
+	n int,
+	req *lanyardv1.IssueCredentialRequest,
+) (*lanyardv1.Credential, error)
 
 // RevokeFunc runs for every authorised revoke request before it is recorded.
 type RevokeFunc func(ctx context.Context, id string) error
@@ -159,7 +163,10 @@ func (b *Broker) IssueCredential(
 	return &lanyardv1.IssueCredentialResponse{Credential: cred}, nil
 }
 
-func (b *Broker) issue(ctx context.Context, req *lanyardv1.IssueCredentialRequest) (*lanyardv1.Credential, error) {
+func (b *Broker) issue(
+	ctx context.Context,
+	req *lanyardv1.IssueCredentialRequest,
+) (*lanyardv1.Credential, error) {
 	if err := b.authenticate(ctx); err != nil {
 		return nil, err
 	}

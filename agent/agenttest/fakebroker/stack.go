@@ -36,7 +36,11 @@ type StackMinter struct {
 const mintedAccount = "lanyard-minted"
 
 // Mint is a MintFunc.
-func (m *StackMinter) Mint(ctx context.Context, n int, req *lanyardv1.IssueCredentialRequest) (*lanyardv1.Credential, error) {
+func (m *StackMinter) Mint(
+	ctx context.Context,
+	n int,
+	req *lanyardv1.IssueCredentialRequest,
+) (*lanyardv1.Credential, error) {
 	ns := m.Namespace(n)
 	if err := m.grant(ctx, ns); err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
@@ -92,7 +96,9 @@ func (m *StackMinter) grant(ctx context.Context, ns string) error {
 	rbac := m.Stack.Admin.RbacV1()
 	_, err := rbac.Roles(ns).Create(ctx, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "list-pods"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}}},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"},
+		}},
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create role: %w", err)
