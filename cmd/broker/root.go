@@ -26,6 +26,7 @@ func newRootCommand() *cobra.Command {
 		newCatalogCommand(&g),
 		newWebhookCommand(&g),
 		newVaultCommand(&g),
+		newServeCommand(&g),
 	)
 	return root
 }
