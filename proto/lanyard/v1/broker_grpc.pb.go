@@ -53,9 +53,9 @@ type BrokerClient interface {
 	//
 	//	UNAUTHENTICATED    the caller token is missing, malformed, expired, not
 	//	                   bound to a pod, or has another audience.
-	//	PERMISSION_DENIED  the catalog refuses the role; the message names the
-	//	                   role and the reason.
-	//	NOT_FOUND          the role is not in the catalog.
+	//	PERMISSION_DENIED  the catalog refuses the role, or the role is not in
+	//	                   the catalog; the message names the role and the
+	//	                   reason ("role X is not in the catalog").
 	//	INVALID_ARGUMENT   the ttl is above the role's maxTTL or below 10m, or the
 	//	                   namespace differs from the role's target namespace.
 	//	RESOURCE_EXHAUSTED the caller is rate limited; retry after the delay
@@ -146,9 +146,9 @@ type BrokerServer interface {
 	//
 	//	UNAUTHENTICATED    the caller token is missing, malformed, expired, not
 	//	                   bound to a pod, or has another audience.
-	//	PERMISSION_DENIED  the catalog refuses the role; the message names the
-	//	                   role and the reason.
-	//	NOT_FOUND          the role is not in the catalog.
+	//	PERMISSION_DENIED  the catalog refuses the role, or the role is not in
+	//	                   the catalog; the message names the role and the
+	//	                   reason ("role X is not in the catalog").
 	//	INVALID_ARGUMENT   the ttl is above the role's maxTTL or below 10m, or the
 	//	                   namespace differs from the role's target namespace.
 	//	RESOURCE_EXHAUSTED the caller is rate limited; retry after the delay
