@@ -176,3 +176,29 @@ func TestUnavailableKeepsItsCode(t *testing.T) {
 		t.Fatalf("error %v: want a CallError with code Unavailable", err)
 	}
 }
+
+func TestMutualTLS(t *testing.T) {
+	b := &fakebroker.Broker{RequireClientCert: true}
+	b.SetCallerToken(callerToken)
+	ep := fakebroker.Start(t, b)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	writeToken(t, tokenFile, callerToken)
+	opts := Options{Addr: ep.Addr, CAFile: ep.CAFile, TokenFile: tokenFile, Role: "r",
+		Namespace: "team-a"}
+
+	err := issueOnce(opts)
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate required") {
+		t.Errorf("without a client certificate: %v, want Unavailable naming the certificate", err)
+	}
+	opts.CertFile, opts.KeyFile = ep.ClientCertFile, ep.ClientKeyFile
+	if err := issueOnce(opts); err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	if calls := b.Calls(); calls[len(calls)-1].Namespace != "team-a" {
+		t.Errorf("the broker saw namespace %q, want team-a", calls[len(calls)-1].Namespace)
+	}
+	opts.KeyFile = ""
+	if _, err := New(opts); err == nil || !strings.Contains(err.Error(), "go together") {
+		t.Errorf("a certificate without a key: %v", err)
+	}
+}

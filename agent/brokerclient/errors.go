@@ -63,12 +63,25 @@ func (c *Client) callError(ctx context.Context, op string, err error) error {
 func (c *Client) preflight(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), preflightTimeout)
 	defer cancel()
-	d := tls.Dialer{Config: c.tls.Clone()}
+	cfg := c.tls.Clone()
+	cfg.NextProtos = []string{"h2"} // as gRPC offers
+	d := tls.Dialer{Config: cfg}
 	conn, err := d.DialContext(ctx, "tcp", c.hostPort())
 	if err != nil {
 		return explainDial(c.hostPort(), err)
 	}
-	_ = conn.Close()
+	defer conn.Close()
+	// With TLS 1.3 the server checks the client certificate after the
+	// client's side of the handshake is done; its refusal is the first
+	// thing read. A gRPC server otherwise speaks first (HTTP/2 settings).
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err != nil {
+		var remote *net.OpError
+		if errors.As(err, &remote) && remote.Op == "remote error" {
+			return fmt.Errorf("tls: the broker at %s refused the handshake: %w "+
+				"(check --client-cert-file and --client-key-file)", c.hostPort(), remote.Err)
+		}
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ package fakebroker
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -35,6 +36,9 @@ type Endpoint struct {
 	// ServerName is the name to check in the certificate; empty means the
 	// host of Addr.
 	ServerName string
+	// ClientCertFile and ClientKeyFile hold a client certificate the broker
+	// accepts, for mTLS.
+	ClientCertFile, ClientKeyFile string
 }
 
 // MintFunc returns the credential for an authorised issue request; n counts
@@ -50,10 +54,11 @@ type RevokeFunc func(ctx context.Context, id string) error
 
 // Call is one recorded call.
 type Call struct {
-	Method string // "IssueCredential" or "RevokeCredential"
-	Role   string // of an issue
-	ID     string // of a revoke, or of the credential issued
-	Code   codes.Code
+	Method    string // "IssueCredential" or "RevokeCredential"
+	Role      string // of an issue
+	Namespace string // of an issue
+	ID        string // of a revoke, or of the credential issued
+	Code      codes.Code
 }
 
 // Broker is the fake. Set its fields before Start; use the setters after.
@@ -64,6 +69,9 @@ type Broker struct {
 	Mint MintFunc
 	// Revoke is optional.
 	Revoke RevokeFunc
+	// RequireClientCert makes the broker demand a client certificate signed
+	// by its CA (mTLS).
+	RequireClientCert bool
 
 	mu          sync.Mutex
 	callerToken string
@@ -150,7 +158,7 @@ func (b *Broker) IssueCredential(
 	ctx context.Context,
 	req *lanyardv1.IssueCredentialRequest,
 ) (*lanyardv1.IssueCredentialResponse, error) {
-	call := Call{Method: "IssueCredential", Role: req.GetRole()}
+	call := Call{Method: "IssueCredential", Role: req.GetRole(), Namespace: req.GetNamespace()}
 	cred, err := b.issue(ctx, req)
 	call.Code = status.Code(err)
 	if cred != nil {
@@ -200,15 +208,16 @@ func (b *Broker) RevokeCredential(
 }
 
 // Start serves b on a loopback port with a certificate for "localhost" and
-// 127.0.0.1 signed by a new CA, written to a file of the test's. It stops
-// when the test ends.
+// 127.0.0.1 signed by a new CA, written to a file of the test's with a client
+// certificate of the same CA. It stops when the test ends.
 func Start(t testing.TB, b *Broker) Endpoint {
 	t.Helper()
 	ca, err := harness.NewCA("fake-broker-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := ca.Issue("fake-broker", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	certPEM, keyPEM, err := ca.Issue("fake-broker", []string{"localhost"},
+		[]net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,11 +225,22 @@ func Start(t testing.TB, b *Broker) Endpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile := filepath.Join(t.TempDir(), "broker-ca.crt")
-	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
+	dir := t.TempDir()
+	ep := Endpoint{CAFile: filepath.Join(dir, "broker-ca.crt"),
+		ClientCertFile: filepath.Join(dir, "client.crt"), ClientKeyFile: filepath.Join(dir, "client.key")}
+	if err := os.WriteFile(ep.CAFile, ca.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b.creds = credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err := ca.IssueFiles(ep.ClientCertFile, ep.ClientKeyFile, "agent", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if b.RequireClientCert {
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.ClientCAs = x509.NewCertPool()
+		cfg.ClientCAs.AddCert(ca.Cert)
+	}
+	b.creds = credentials.NewTLS(cfg)
 	if b.Mint == nil {
 		b.Mint = DefaultMint(time.Now, "https://127.0.0.1:6443", ca.CertPEM)
 	}
@@ -228,7 +248,8 @@ func Start(t testing.TB, b *Broker) Endpoint {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Stop)
-	return Endpoint{Addr: b.Address(), CAFile: caFile}
+	ep.Addr = b.Address()
+	return ep
 }
 
 // Address returns host:port of the listener.
