@@ -279,3 +279,5 @@ func tbCatalog(t *testing.T) CatalogSource {
 func newDiscardAudit() *audit.Log { return audit.New(&syncBuffer{}, nil) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
