@@ -194,6 +194,7 @@ func newTestIssuer(t testing.TB, addr string, tweak func(*Config)) *Issuer {
 		t.Fatalf("New: %v", err)
 	}
 	i.client.SetToken("hvs.testtokentesttokentest")
+	i.setLoggedIn(time.Time{})
 	return i
 }
 

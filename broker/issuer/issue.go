@@ -33,7 +33,8 @@ const revokeTimeout = 30 * time.Second
 
 // Issue reads creds/lanyard-<role.Name> for namespace with ttl (and
 // audiences, cluster_role_binding from the grant). Never retried (a retry
-// could mint an orphan). At most Config.MaxInFlight calls run at once; the
+// could mint an orphan). Without a valid Vault token it fails at once with
+// ErrUnavailable. At most Config.MaxInFlight calls run at once; the
 // others wait for a slot as long as ctx allows. A zero ttl means the role's
 // default.
 func (i *Issuer) Issue(
@@ -42,6 +43,9 @@ func (i *Issuer) Issue(
 	namespace string,
 	ttl time.Duration,
 ) (*Lease, error) {
+	if err := i.Ready(); err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(credsRequest(role, namespace, ttl))
 	if err != nil {
 		return nil, fmt.Errorf("creds request: %w", err)
@@ -141,6 +145,9 @@ func tokenExpiry(token string) (time.Time, bool) {
 func (i *Issuer) Revoke(ctx context.Context, leaseID string) error {
 	if !i.ownsLease(leaseID) {
 		return fmt.Errorf("revoke: lease %q is not a lanyard lease of mount %s", leaseID, i.cfg.Mount)
+	}
+	if err := i.Ready(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"errors"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -136,6 +137,16 @@ func TestIssueWaitingForASlotGivesUpWithTheContext(t *testing.T) {
 	_, err := i.Issue(ctx, testRole("reader", podReadGrant()), "team-a", 0)
 	if err == nil || !strings.Contains(err.Error(), "free vault slot") {
 		t.Fatalf("Issue = %v", err)
+	}
+}
+
+func TestIssueWithoutAVaultTokenIsUnavailableWithoutACall(t *testing.T) {
+	f := newFakeVault(t)
+	i := newTestIssuer(t, f.srv.URL, nil)
+	i.setLoginFailed(errors.New("permission denied"))
+	_, err := i.Issue(context.Background(), testRole("reader", podReadGrant()), "team-a", 0)
+	if !errors.Is(err, ErrUnavailable) || f.total() != 0 {
+		t.Fatalf("Issue = %v after %d requests; want ErrUnavailable and none", err, f.total())
 	}
 }
 

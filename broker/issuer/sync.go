@@ -40,6 +40,9 @@ const syncCallTimeout = 15 * time.Second
 // nothing else. With dryRun it reads but writes nothing. It returns the
 // changes sorted by role; on error, those made before it.
 func (i *Issuer) Sync(ctx context.Context, cat *catalog.Catalog, dryRun bool) ([]Change, error) {
+	if err := i.Ready(); err != nil {
+		return nil, err
+	}
 	existing, err := i.listRoles(ctx)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,9 @@ func newCatalogSyncCommand(g *globalOptions) *cobra.Command {
 					return werr
 				}
 			}
+			if err == nil && len(changes) == 0 {
+				_, err = fmt.Fprintln(cmd.ErrOrStderr(), "The lanyard roles in Vault match the catalog.")
+			}
 			return err
 		},
 	}
