@@ -1,8 +1,11 @@
 package renew
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +42,7 @@ func (f *fakeIssuer) Issue(context.Context) (credential.Credential, error) {
 	now := f.clock.Now()
 	*f.log = append(*f.log, fmt.Sprintf("issue c%d", f.n))
 	return credential.Credential{ID: fmt.Sprintf("c%d", f.n), IssuedAt: now,
-		ExpiresAt: now.Add(lifetime)}, nil
+		ExpiresAt: now.Add(lifetime), Token: credential.Token(fmt.Sprintf("secret-c%d", f.n))}, nil
 }
 
 func (f *fakeIssuer) Revoke(_ context.Context, id string) error {
@@ -296,4 +299,56 @@ func TestAShutdownDuringARotationRevokesBothCredentials(t *testing.T) {
 	if got := h.eventLog(); got != want {
 		t.Errorf("events:\n got %s\nwant %s", got, want)
 	}
+}
+
+func TestRunLogsTheRefusalReasonAndNeverAToken(t *testing.T) {
+	h := newHarness()
+	var logs syncBuffer
+	h.runner.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	h.issuer.setFail(status.Error(codes.PermissionDenied, "not a subject of role db-admin"))
+	stop := h.start(t)
+	h.clock.NextTimer(10 * time.Second)
+	h.issuer.setFail(nil)
+	h.clock.FireNext(10 * time.Second)
+	h.clock.NextTimer(10 * time.Second)
+	_ = stop()
+
+	var refusal, published bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		switch rec["msg"] {
+		case "Credential refused by the broker":
+			refusal = strings.Contains(fmt.Sprint(rec["error"]), "not a subject of role db-admin") &&
+				rec["retry_in"] != nil
+		case "Credential published":
+			published = rec["credential_id"] == "c1" && rec["refresh_at"] != nil
+		}
+	}
+	if strings.Contains(logs.String(), "secret-c") {
+		t.Errorf("a token reached the log:\n%s", logs.String())
+	}
+	if !refusal || !published {
+		t.Errorf("refusal logged: %v, publication logged: %v\n%s", refusal, published, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the runner's goroutine and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
