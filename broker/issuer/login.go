@@ -21,8 +21,9 @@ const (
 	// tokenFilePoll is how often token auth looks for a rotated token file,
 	// and how often a token that never expires is looked up again.
 	tokenFilePoll = 30 * time.Second
-	// minRenewedTTL: a renewal that leaves less than this (the token
-	// reached its max TTL) makes the broker log in again instead.
+	// minRenewedTTL: a renewal that leaves less than this, or a third of
+	// the token's first TTL when that is shorter (the token reached its max
+	// TTL), makes the broker log in again instead.
 	minRenewedTTL = 30 * time.Second
 )
 
@@ -42,8 +43,14 @@ type vaultToken struct {
 	token     Secret
 	ttl       time.Duration // 0: never expires
 	renewable bool
+	loginTTL  time.Duration // the TTL the token had when obtained
 	obtained  time.Time
 	fileSum   [32]byte // token auth: digest of the file it came from
+}
+
+// renewFloor is the least TTL worth keeping a token for.
+func (t vaultToken) renewFloor() time.Duration {
+	return min(minRenewedTTL, t.loginTTL/3)
 }
 
 func (t vaultToken) expires() time.Time {
@@ -124,6 +131,7 @@ func (i *Issuer) logInWithKubernetes(ctx context.Context) (vaultToken, error) {
 		renewable: secret.Auth.Renewable,
 		obtained:  started,
 	}
+	tok.loginTTL = tok.ttl
 	i.client.SetToken(tok.token.Reveal())
 	return tok, nil
 }
@@ -154,7 +162,7 @@ func (i *Issuer) logInWithTokenFile(ctx context.Context) (vaultToken, error) {
 		return vaultToken{}, fmt.Errorf("vault token lookup: %w", err)
 	}
 	return vaultToken{
-		token: Secret(token), ttl: ttl, renewable: renewable, obtained: started,
+		token: Secret(token), ttl: ttl, loginTTL: ttl, renewable: renewable, obtained: started,
 		fileSum: sha256.Sum256(data),
 	}, nil
 }
@@ -174,7 +182,7 @@ func (i *Issuer) keepRenewed(ctx context.Context, tok vaultToken) error {
 		switch {
 		case tok.ttl == 0:
 			continue
-		case !tok.renewable && remaining > minRenewedTTL:
+		case !tok.renewable && remaining > tok.renewFloor():
 			continue
 		case !tok.renewable:
 			return errors.New("vault token is not renewable and expires soon")
@@ -195,7 +203,7 @@ func (i *Issuer) renewWait(tok vaultToken) time.Duration {
 	if tok.ttl > 0 {
 		wait = tok.ttl * 2 / 3
 		if !tok.renewable {
-			wait = max(tok.expires().Sub(i.clock.Now())-minRenewedTTL, 0)
+			wait = max(tok.expires().Sub(i.clock.Now())-tok.renewFloor(), 0)
 		}
 	}
 	if i.cfg.Auth == AuthToken {
@@ -217,7 +225,7 @@ func (i *Issuer) renew(ctx context.Context, tok vaultToken) (vaultToken, error) 
 		return tok, errors.New("vault token renewal: answer has no auth")
 	}
 	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
-	if ttl < minRenewedTTL {
+	if ttl < tok.renewFloor() {
 		return tok, fmt.Errorf("vault token reached its max TTL (%s left)", ttl)
 	}
 	tok.ttl, tok.obtained, tok.renewable = ttl, started, secret.Auth.Renewable

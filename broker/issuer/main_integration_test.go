@@ -164,6 +164,13 @@ func (b *syncBuffer) remember(secret string) {
 	b.secrets = append(b.secrets, secret)
 }
 
+// count tells how many log lines carry msg.
+func (b *syncBuffer) count(msg string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), `"msg":"`+msg+`"`)
+}
+
 // assertNoSecret fails when a remembered secret appears in the logs or in
 // any of texts (error strings the test might print).
 func (b *syncBuffer) assertNoSecret(t *testing.T, texts ...string) {
