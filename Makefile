@@ -43,8 +43,9 @@ proto-check: proto ## Fail when the committed generated code is stale.
 	@git diff --exit-code -- proto || { echo "proto: generated code is stale; run make proto and commit" >&2; exit 1; }
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet, with and without the integration tests.
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
 
 .PHONY: unit
 unit: ## Run the unit tests with the race detector.
