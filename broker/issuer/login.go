@@ -178,13 +178,10 @@ func (i *Issuer) keepRenewed(ctx context.Context, tok vaultToken) error {
 		if i.cfg.Auth == AuthToken && i.tokenFileChanged(tok) {
 			return errors.New("vault token file changed")
 		}
-		remaining := tok.expires().Sub(i.clock.Now())
-		switch {
-		case tok.ttl == 0:
+		if tok.ttl == 0 || i.clock.Now().Before(tok.renewAt()) {
 			continue
-		case !tok.renewable && remaining > tok.renewFloor():
-			continue
-		case !tok.renewable:
+		}
+		if !tok.renewable {
 			return errors.New("vault token is not renewable and expires soon")
 		}
 		renewed, err := i.renew(ctx, tok)
@@ -197,14 +194,20 @@ func (i *Issuer) keepRenewed(ctx context.Context, tok vaultToken) error {
 	}
 }
 
-// renewWait is how long to wait before the next renewal or check.
+// renewAt is when to renew the token, or to replace one that cannot be.
+func (t vaultToken) renewAt() time.Time {
+	if t.renewable {
+		return t.obtained.Add(t.ttl * 2 / 3)
+	}
+	return t.expires().Add(-t.renewFloor())
+}
+
+// renewWait is how long to wait before the next renewal or check; token
+// auth also looks at its file every tokenFilePoll.
 func (i *Issuer) renewWait(tok vaultToken) time.Duration {
 	wait := tokenFilePoll
 	if tok.ttl > 0 {
-		wait = tok.ttl * 2 / 3
-		if !tok.renewable {
-			wait = max(tok.expires().Sub(i.clock.Now())-tok.renewFloor(), 0)
-		}
+		wait = tok.renewAt().Sub(i.clock.Now())
 	}
 	if i.cfg.Auth == AuthToken {
 		wait = min(wait, tokenFilePoll)

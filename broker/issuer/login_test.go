@@ -186,3 +186,39 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestRunWithATokenFileRenewsOnlyAtTwoThirdsOfItsLife(t *testing.T) {
+	f := newFakeVault(t)
+	f.answer = func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/auth/token/renew-self" {
+			writeJSON(w, map[string]any{"auth": map[string]any{
+				"client_token": "hvs.firsttokenfirsttoken", "lease_duration": 3600, "renewable": true,
+			}})
+			return
+		}
+		writeJSON(w, map[string]any{"data": map[string]any{"ttl": 3600, "renewable": true}})
+	}
+	tokenFile := filepath.Join(t.TempDir(), "vault-token")
+	if err := os.WriteFile(tokenFile, []byte("hvs.firsttokenfirsttoken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	i, err := New(Config{Addr: f.srv.URL, Auth: AuthToken, TokenFile: tokenFile, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	i.clock = clk
+	startRun(t, i)
+	var waited time.Duration
+	for f.count("PUT /v1/auth/token/renew-self") == 0 {
+		if waited > time.Hour {
+			t.Fatal("no renewal within the token's life")
+		}
+		// The renewal may be counted one wait late: the issuer asks for the
+		// next wait only after renewing.
+		waited += clk.advance(t)
+	}
+	if waited < 40*time.Minute || waited > 41*time.Minute {
+		t.Fatalf("renewed after %v, want at two thirds of the hour", waited)
+	}
+}
