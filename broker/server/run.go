@@ -31,6 +31,9 @@ func NewGRPCServer(
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(interceptors...),
 		grpc.MaxRecvMsgSize(64 << 10),
+		// Room for a 1 MiB caller token to reach the precheck, which refuses
+		// and audits it; anything larger is cut off by the transport.
+		grpc.MaxHeaderListSize(2 << 20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second}),
 	}
 	if creds != nil {
