@@ -29,7 +29,12 @@ type CatalogSource interface {
 
 // Minter mints and revokes credentials in Vault. *issuer.Issuer implements it.
 type Minter interface {
-	Issue(ctx context.Context, role *catalog.Role, namespace string, ttl time.Duration) (*issuer.Lease, error)
+	Issue(
+		ctx context.Context,
+		role *catalog.Role,
+		namespace string,
+		ttl time.Duration,
+	) (*issuer.Lease, error)
 	Revoke(ctx context.Context, leaseID string) error
 }
 

@@ -37,7 +37,11 @@ func newRequestID() string {
 // Interceptors returns the unary interceptors of the broker, outermost
 // first: request id, then logging and metrics, then panic recovery, so that
 // a panic is logged and counted as INTERNAL like any other failure.
-func Interceptors(logger *slog.Logger, m *metrics.Metrics, now func() time.Time) []grpc.UnaryServerInterceptor {
+func Interceptors(
+	logger *slog.Logger,
+	m *metrics.Metrics,
+	now func() time.Time,
+) []grpc.UnaryServerInterceptor {
 	if now == nil {
 		now = time.Now
 	}
@@ -56,8 +60,14 @@ func requestIDInterceptor(
 	return next(context.WithValue(ctx, requestIDKey{}, id), req)
 }
 
-func observeInterceptor(logger *slog.Logger, m *metrics.Metrics, now func() time.Time) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+func observeInterceptor(
+	logger *slog.Logger,
+	m *metrics.Metrics,
+	now func() time.Time,
+) grpc.UnaryServerInterceptor {
+	return func(
+		ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler,
+	) (any, error) {
 		start := now()
 		resp, err := next(ctx, req)
 		elapsed := now().Sub(start)
@@ -74,7 +84,9 @@ func observeInterceptor(logger *slog.Logger, m *metrics.Metrics, now func() time
 }
 
 func recoverInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+	return func(
+		ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler,
+	) (resp any, err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				logger.LogAttrs(ctx, slog.LevelError, "Handler panicked",

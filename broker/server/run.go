@@ -112,7 +112,12 @@ func ServeHTTP(ctx context.Context, lis net.Listener, h http.Handler, grace time
 // WatchReadiness keeps the gRPC health status of the broker in step with
 // ready, checking every interval, until ctx ends; it then reports
 // NOT_SERVING so that clients move away before the server stops.
-func WatchReadiness(ctx context.Context, hs *health.Server, ready ReadyFunc, every time.Duration) error {
+func WatchReadiness(
+	ctx context.Context,
+	hs *health.Server,
+	ready ReadyFunc,
+	every time.Duration,
+) error {
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
