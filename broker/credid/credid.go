@@ -29,6 +29,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -117,11 +118,11 @@ func (s *Sealer) Open(id string) (leaseID, podUID string, expires time.Time, err
 	return decode(plain)
 }
 
-// encode lays out the expiry (8 bytes), then the pod UID and the lease id,
-// each after its length as a uvarint.
+// encode lays out the expiry in Unix seconds as a varint, then the pod UID
+// and the lease id, each after its length as a uvarint.
 func encode(leaseID, podUID string, expires time.Time) []byte {
-	b := make([]byte, 0, 8+2*binary.MaxVarintLen64+len(podUID)+len(leaseID))
-	b = binary.BigEndian.AppendUint64(b, uint64(expires.Unix()))
+	b := make([]byte, 0, 3*binary.MaxVarintLen64+len(podUID)+len(leaseID))
+	b = binary.AppendVarint(b, expires.Unix())
 	b = binary.AppendUvarint(b, uint64(len(podUID)))
 	b = append(b, podUID...)
 	b = binary.AppendUvarint(b, uint64(len(leaseID)))
@@ -129,11 +130,12 @@ func encode(leaseID, podUID string, expires time.Time) []byte {
 }
 
 func decode(b []byte) (leaseID, podUID string, expires time.Time, err error) {
-	if len(b) < 8 {
-		return "", "", time.Time{}, fmt.Errorf("%w: short payload", ErrInvalid)
+	unix, size := binary.Varint(b)
+	if size <= 0 {
+		return "", "", time.Time{}, fmt.Errorf("%w: bad expiry", ErrInvalid)
 	}
-	expires = time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
-	podUID, b, ok := field(b[8:])
+	expires = time.Unix(unix, 0)
+	podUID, b, ok := field(b[size:])
 	if !ok {
 		return "", "", time.Time{}, fmt.Errorf("%w: bad pod uid", ErrInvalid)
 	}
@@ -147,9 +149,12 @@ func decode(b []byte) (leaseID, podUID string, expires time.Time, err error) {
 // field reads one length-prefixed string and returns the rest.
 func field(b []byte) (string, []byte, bool) {
 	n, size := binary.Uvarint(b)
-	if size <= 0 || n > uint64(len(b)-size) {
+	if size <= 0 || n > math.MaxInt32 {
 		return "", nil, false
 	}
-	end := size + int(n)
-	return string(b[size:end]), b[end:], true
+	length, rest := int(n), b[size:]
+	if length > len(rest) {
+		return "", nil, false
+	}
+	return string(rest[:length]), rest[length:], true
 }

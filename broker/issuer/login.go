@@ -106,7 +106,7 @@ func (i *Issuer) logIn(ctx context.Context) (vaultToken, error) {
 // logInWithKubernetes reads the service account token file anew, because
 // the kubelet rotates it, and logs in with Vault's Kubernetes auth method.
 func (i *Issuer) logInWithKubernetes(ctx context.Context) (vaultToken, error) {
-	jwt, err := os.ReadFile(i.cfg.JWTFile) //nolint:gosec // G304: the operator names this file
+	jwt, err := os.ReadFile(i.cfg.JWTFile)
 	if err != nil {
 		return vaultToken{}, fmt.Errorf("read service account token: %w", err)
 	}
@@ -139,7 +139,7 @@ func (i *Issuer) logInWithKubernetes(ctx context.Context) (vaultToken, error) {
 // logInWithTokenFile reads a Vault token from a file and looks it up to
 // learn its lifetime.
 func (i *Issuer) logInWithTokenFile(ctx context.Context) (vaultToken, error) {
-	data, err := os.ReadFile(i.cfg.TokenFile) //nolint:gosec // G304: the operator names this file
+	data, err := os.ReadFile(i.cfg.TokenFile)
 	if err != nil {
 		return vaultToken{}, fmt.Errorf("read vault token file: %w", err)
 	}
@@ -236,7 +236,7 @@ func (i *Issuer) renew(ctx context.Context, tok vaultToken) (vaultToken, error) 
 }
 
 func (i *Issuer) tokenFileChanged(tok vaultToken) bool {
-	data, err := os.ReadFile(i.cfg.TokenFile) //nolint:gosec // G304: the operator names this file
+	data, err := os.ReadFile(i.cfg.TokenFile)
 	return err == nil && sha256.Sum256(data) != tok.fileSum
 }
 

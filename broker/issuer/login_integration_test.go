@@ -50,7 +50,7 @@ func TestRunRenewsAndLogsInAgainAgainstVault(t *testing.T) {
 
 	must(t, waitReady(i))
 	deadline := time.Now().Add(60 * time.Second)
-	for !(logs.count("Renewed Vault token") >= 1 && logs.count("Logged in to Vault") >= 2) {
+	for logs.count("Renewed Vault token") < 1 || logs.count("Logged in to Vault") < 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no renewal and second login within a minute; renewals %d, logins %d",
 				logs.count("Renewed Vault token"), logs.count("Logged in to Vault"))
