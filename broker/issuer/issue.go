@@ -142,6 +142,12 @@ func tokenExpiry(token string) (time.Time, bool) {
 // Revoke revokes the lease; an unknown/expired lease is success. Only
 // leases of this mount's lanyard roles are accepted, which the policy
 // enforces too: the lease id goes into the request path.
+//
+// Vault deletes the account, role and binding it generated, so the token
+// stops working (after the API server's ~10 s authentication cache). A
+// credential of a serviceAccount grant stays valid until it expires:
+// Vault has nothing to delete for it, and Kubernetes cannot revoke a single
+// token of an existing account.
 func (i *Issuer) Revoke(ctx context.Context, leaseID string) error {
 	if !i.ownsLease(leaseID) {
 		return fmt.Errorf("revoke: lease %q is not a lanyard lease of mount %s", leaseID, i.cfg.Mount)
