@@ -47,7 +47,9 @@ func TestCatalogSyncAuditsAndRetriesUntilSynced(t *testing.T) {
 	go func() { done <- cs.Run(ctx) }()
 	<-syncer.done
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
 	if !cs.Synced() || len(syncer.synced) != 1 || syncer.synced[0] != cat {
 		t.Errorf("synced = %v, %v", cs.Synced(), syncer.synced)
 	}

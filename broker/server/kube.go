@@ -72,7 +72,7 @@ func agentCA(cfg *rest.Config, file string) ([]byte, error) {
 	if file == "" {
 		return cfg.CAData, nil
 	}
-	data, err := os.ReadFile(file)
+	data, err := os.ReadFile(file) //nolint:gosec // G304: the operator's --kube-ca-file
 	if err != nil {
 		return nil, fmt.Errorf("read kubernetes ca: %w", err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -43,7 +44,8 @@ func TestLimiter(t *testing.T) {
 			for i, s := range c.steps {
 				err := l.Allow(s.caller, t0.Add(s.at))
 				var got time.Duration
-				if r, ok := err.(*refusal); ok {
+				var r *refusal
+				if errors.As(err, &r) {
 					if r.code != codes.ResourceExhausted {
 						t.Fatalf("step %d: code %v", i, r.code)
 					}

@@ -63,7 +63,9 @@ func TestWatchReadinessFollowsReady(t *testing.T) {
 	ready.Store(true)
 	waitStatus(t, hs, healthpb.HealthCheckResponse_SERVING)
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Errorf("WatchReadiness: %v", err)
+	}
 	waitStatus(t, hs, healthpb.HealthCheckResponse_NOT_SERVING)
 }
 

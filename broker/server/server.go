@@ -28,7 +28,7 @@ const (
 	keyCallerSA     = "caller_service_account"
 	keyCallerPod    = "caller_pod"
 	keyTokenID      = "token_id"
-	keyCredentialID = "credential_id"
+	keyCredentialID = "credential_id" //nolint:gosec // G101: a log field name
 	keyLeaseID      = "lease_id"
 	keyAccount      = "service_account"
 	keyExpiresAt    = "expires_at"
