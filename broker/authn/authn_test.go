@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -197,7 +198,11 @@ func TestTokenRedactsItself(t *testing.T) {
 	tok := Token("secret-value")
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("Test", "token", tok)
-	printed := fmt.Sprintf("%v %s %#v %+v", tok, tok, tok, struct{ T Token }{tok}) + buf.String()
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("Test", "token", tok)
+	asJSON, _ := json.Marshal(map[string]Token{"t": tok})
+	asText, _ := tok.MarshalText()
+	printed := fmt.Sprintf("%v %s %#v %+v", tok, tok, tok, struct{ T Token }{tok}) + buf.String() +
+		string(asJSON) + string(asText)
 	if strings.Contains(printed, "secret-value") {
 		t.Errorf("token printed: %s", printed)
 	}

@@ -40,6 +40,9 @@ func (Token) LogValue() slog.Value { return slog.StringValue(redacted) }
 // MarshalJSON redacts the token.
 func (Token) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
 
+// MarshalText redacts the token wherever text marshalling is used.
+func (Token) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
 // FromContext returns the bearer token of the gRPC call in ctx.
 func FromContext(ctx context.Context) (Token, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
