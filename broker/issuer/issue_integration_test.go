@@ -5,6 +5,7 @@ package issuer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -110,13 +111,20 @@ func TestIssuedCredentialsHaveExactlyTheirGrant(t *testing.T) {
 			[]apiCall{deletePod(nsOther), listSecrets(nsOther)}, "", true,
 		},
 	}
-	for _, tt := range tests {
+	roles := make([]*catalog.Role, len(tests))
+	for n, tt := range tests {
+		roles[n] = testRole(fmt.Sprintf("grant-%d", n), tt.grant,
+			catalog.Subject{Namespace: nsTarget, ServiceAccounts: []string{"app"}})
+	}
+	if _, err := env.issuer.Sync(ctx, syncCatalog(roles...), false); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	for n, tt := range tests {
+		role := roles[n]
 		t.Run(tt.name, func(t *testing.T) {
-			role := testRole("issue-test", tt.grant,
-				catalog.Subject{Namespace: nsTarget, ServiceAccounts: []string{"app"}})
-			if _, err := env.issuer.Sync(ctx, syncCatalog(role), false); err != nil {
-				t.Fatalf("Sync: %v", err)
-			}
+			// In parallel, so that the waits for the API server to forget
+			// revoked tokens overlap.
+			t.Parallel()
 			lease, err := env.issuer.Issue(ctx, role, nsTarget, 10*time.Minute)
 			if err != nil {
 				env.logs.assertNoSecret(t, err.Error())
@@ -124,9 +132,9 @@ func TestIssuedCredentialsHaveExactlyTheirGrant(t *testing.T) {
 			}
 			env.logs.remember(lease.Token.Reveal())
 			t.Cleanup(func() { env.logs.assertNoSecret(t) })
-			checkLease(t, lease, tt.wantAccount)
+			checkLease(t, lease, role.Name, tt.wantAccount)
 			if tt.wantAccount == "" {
-				checkGeneratedLabels(t, env, lease)
+				checkGeneratedLabels(t, env, lease, role.Name)
 			}
 
 			client, err := env.stack.ClientForToken(lease.Token.Reveal())
@@ -157,7 +165,7 @@ func TestIssuedCredentialsHaveExactlyTheirGrant(t *testing.T) {
 	}
 }
 
-func checkLease(t *testing.T, lease *Lease, wantAccount string) {
+func checkLease(t *testing.T, lease *Lease, catalogRole, wantAccount string) {
 	t.Helper()
 	if lease.Namespace != nsTarget || lease.ID == "" {
 		t.Fatalf("lease namespace %q, id %q", lease.Namespace, lease.ID)
@@ -165,7 +173,7 @@ func checkLease(t *testing.T, lease *Lease, wantAccount string) {
 	if wantAccount != "" && lease.ServiceAccount != wantAccount {
 		t.Fatalf("account = %q, want %q", lease.ServiceAccount, wantAccount)
 	}
-	if wantAccount == "" && len(lease.ServiceAccount) < len("lanyard-issue-test-") {
+	if wantAccount == "" && !strings.HasPrefix(lease.ServiceAccount, RoleName(catalogRole)+"-") {
 		t.Fatalf("generated account %q is not named after its role", lease.ServiceAccount)
 	}
 	if life := lease.ExpiresAt.Sub(lease.IssuedAt); life < 9*time.Minute || life > 10*time.Minute {
@@ -175,10 +183,10 @@ func checkLease(t *testing.T, lease *Lease, wantAccount string) {
 
 // checkGeneratedLabels finds the generated account by the labels RoleParams
 // asks Vault to set.
-func checkGeneratedLabels(t *testing.T, env *brokerEnv, lease *Lease) {
+func checkGeneratedLabels(t *testing.T, env *brokerEnv, lease *Lease, catalogRole string) {
 	t.Helper()
 	list, err := env.stack.Admin.CoreV1().ServiceAccounts(lease.Namespace).List(context.Background(),
-		metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=lanyard,lanyard.dev/role=issue-test"})
+		metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=lanyard,lanyard.dev/role=" + catalogRole})
 	must(t, err)
 	for _, sa := range list.Items {
 		if sa.Name == lease.ServiceAccount {
