@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 )
 
 func parseGrant(p *problems, at string, f *grantFile) Grant {
@@ -74,7 +74,7 @@ func checkReferences(p *problems, at string, f *grantFile) {
 }
 
 func checkObjectName(p *problems, at, what, name string) {
-	if errs := path.IsValidPathSegmentName(name); len(errs) > 0 {
+	if errs := content.IsPathSegmentName(name); len(errs) > 0 {
 		p.add(at, "invalid %s name %q: %s", what, name, strings.Join(errs, "; "))
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 // Names the injector reserves in every pod it mutates. A pod that already uses them
 // gets them replaced by the injector's own definitions.
+//
+//nolint:gosec // G101: volume and container names, not credentials
 const (
 	AgentContainerName   = "lanyard-agent"
 	TokenVolumeName      = "lanyard-token"
@@ -17,6 +19,8 @@ const (
 )
 
 // Paths inside the agent container.
+//
+//nolint:gosec // G101: file system paths, not credentials
 const (
 	agentTokenDir  = "/var/run/secrets/lanyard"
 	agentOutputDir = "/var/run/lanyard"

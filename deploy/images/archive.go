@@ -97,12 +97,12 @@ func tarDir(dir, path string) error {
 	tw := tar.NewWriter(out)
 	for _, f := range files {
 		if err := addFile(tw, dir, f); err != nil {
-			out.Close()
+			_ = out.Close() // the write error is the one worth reporting
 			return err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		out.Close()
+		_ = out.Close() // the write error is the one worth reporting
 		return fmt.Errorf("finish %s: %w", path, err)
 	}
 	return out.Close()
