@@ -19,13 +19,13 @@ type row struct {
 func printTable(w io.Writer, rows []row) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROLE\tWHAT THE POD TRIED\tEXPECTED\tRESULT\t")
+	fmt.Fprintln(tw, "ROLE\tWHAT THE POD TRIED\tEXPECTED\t\tRESULT")
 	for _, r := range rows {
 		mark := "ok"
 		if !r.ok {
 			mark = "UNEXPECTED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.role, r.what, r.want, r.got, mark)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.role, r.what, r.want, mark, r.got)
 	}
 	_ = tw.Flush()
 }
