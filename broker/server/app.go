@@ -18,6 +18,7 @@ import (
 	"github.com/lanyard-dev/lanyard/broker/credid"
 	"github.com/lanyard-dev/lanyard/broker/issuer"
 	"github.com/lanyard-dev/lanyard/broker/metrics"
+	"github.com/lanyard-dev/lanyard/broker/podwatch"
 )
 
 // Token validation modes of Options.TokenValidation.
@@ -50,6 +51,12 @@ type Options struct {
 	RateLimit       float64
 	RateLimitBurst  int
 	ShutdownTimeout time.Duration
+
+	// RevokeOnPodDelete revokes a pod's credentials when the pod is
+	// deleted. Each replica knows only the credentials it issued itself,
+	// and a restart forgets them: those then live until they expire. The
+	// broker stays stateless by design.
+	RevokeOnPodDelete bool
 }
 
 // Run serves the broker until ctx ends: the gRPC API, health and metrics
@@ -83,17 +90,28 @@ func Run(ctx context.Context, o Options, logger *slog.Logger) error {
 		return err
 	}
 	cs.Loaded(watcher.Current())
-	svc, err := New(Config{
+	cfg := Config{
 		Authenticator: authn.NewTokenReviewer(kube.client.AuthenticationV1().TokenReviews(), o.Audience),
 		Catalog:       watcher, Issuer: iss, Sealer: sealer, Facts: KubeFacts(kube.client),
 		Audit: auditLog, Metrics: m, Logger: logger, APIServer: kube.agentServer,
 		CACert: kube.agentCA, Limiter: NewLimiter(o.RateLimit, o.RateLimitBurst),
-	})
+	}
+	loops := []func(context.Context) error{iss.Run, watcher.Run, cs.Run}
+	if o.RevokeOnPodDelete {
+		pods, err := podwatch.New(podwatch.Config{Client: kube.meta, Revoker: iss, Logger: logger,
+			Registerer: m.Registry})
+		if err != nil {
+			return err
+		}
+		cfg.Pods = pods
+		loops = append(loops, pods.Run)
+	}
+	svc, err := New(cfg)
 	if err != nil {
 		return err
 	}
 	ready := func() error { return readiness(watcher, iss, cs) }
-	return serveAll(ctx, o, logger, svc, m, ready, iss.Run, watcher.Run, cs.Run)
+	return serveAll(ctx, o, logger, svc, m, ready, loops...)
 }
 
 func (o Options) check() error {

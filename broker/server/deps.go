@@ -12,6 +12,7 @@ import (
 	"github.com/lanyard-dev/lanyard/broker/authn"
 	"github.com/lanyard-dev/lanyard/broker/catalog"
 	"github.com/lanyard-dev/lanyard/broker/issuer"
+	"github.com/lanyard-dev/lanyard/broker/podwatch"
 )
 
 // Authenticator tells which pod a caller token belongs to. Errors about the
@@ -45,6 +46,14 @@ type Sealer interface {
 	Open(id string) (leaseID, podUID string, expires time.Time, err error)
 }
 
+// PodLeases remembers which leases each pod holds, so that they are revoked
+// when the pod is deleted. It knows only what this replica issued, and
+// forgets it all on restart. *podwatch.Watcher implements it.
+type PodLeases interface {
+	Register(ctx context.Context, pod podwatch.Pod, leaseID string, expires time.Time)
+	Unregister(podUID, leaseID string)
+}
+
 // FactsFunc returns the lazy facts lookup for one authenticated caller.
 type FactsFunc func(caller *authn.Caller) catalog.Facts
 
@@ -52,4 +61,5 @@ var (
 	_ Authenticator = (*authn.TokenReviewer)(nil)
 	_ CatalogSource = (*catalog.Watcher)(nil)
 	_ Minter        = (*issuer.Issuer)(nil)
+	_ PodLeases     = (*podwatch.Watcher)(nil)
 )

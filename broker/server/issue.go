@@ -13,6 +13,7 @@ import (
 	"github.com/lanyard-dev/lanyard/broker/authn"
 	"github.com/lanyard-dev/lanyard/broker/catalog"
 	"github.com/lanyard-dev/lanyard/broker/issuer"
+	"github.com/lanyard-dev/lanyard/broker/podwatch"
 	lanyardv1 "github.com/lanyard-dev/lanyard/proto/lanyard/v1"
 )
 
@@ -68,6 +69,10 @@ func (s *Server) issue(
 	ev.CredentialID = s.cfg.Sealer.Seal(lease.ID, caller.PodUID, lease.ExpiresAt)
 	ev.ExpiresAt = &lease.ExpiresAt
 	s.logIssued(ctx, caller, role, lease, ev.CredentialID)
+	if s.cfg.Pods != nil {
+		pod := podwatch.Pod{UID: caller.PodUID, Namespace: caller.Namespace, Name: caller.Pod}
+		s.cfg.Pods.Register(ctx, pod, lease.ID, lease.ExpiresAt)
+	}
 	return s.credential(ev.CredentialID, role, lease), nil
 }
 

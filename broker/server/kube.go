@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -21,6 +22,7 @@ const (
 // reach the API server.
 type kube struct {
 	client      kubernetes.Interface
+	meta        metadata.Interface // for the pod watch
 	agentServer string
 	agentCA     []byte
 }
@@ -36,7 +38,11 @@ func newKube(o Options) (*kube, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	k := &kube{client: client, agentServer: cfg.Host}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
+	}
+	k := &kube{client: client, meta: meta, agentServer: cfg.Host}
 	if o.KubeAPIServerURL != "" {
 		k.agentServer = o.KubeAPIServerURL
 	}

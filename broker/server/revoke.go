@@ -52,5 +52,8 @@ func (s *Server) revoke(ctx context.Context, id string, ev *audit.Event) error {
 	if err := s.cfg.Issuer.Revoke(ctx, leaseID); err != nil {
 		return fmt.Errorf("revoke credential: %w", err)
 	}
+	if s.cfg.Pods != nil {
+		s.cfg.Pods.Unregister(podUID, leaseID)
+	}
 	return nil
 }

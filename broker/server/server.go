@@ -35,8 +35,8 @@ const (
 	keyPanic        = "panic"
 )
 
-// Config is what the broker service needs. Every field but Limiter and Now
-// is required.
+// Config is what the broker service needs. Every field but Limiter, Pods
+// and Now is required.
 type Config struct {
 	Authenticator Authenticator
 	Catalog       CatalogSource
@@ -52,6 +52,9 @@ type Config struct {
 	CACert    []byte
 	// Limiter caps Vault calls per caller pod; nil means no limit.
 	Limiter *Limiter
+	// Pods is told of every lease issued and revoked, so that a lease is
+	// revoked when its pod is deleted; nil means leases live to expiry.
+	Pods PodLeases
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -84,6 +84,9 @@ func (s *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.RateLimitBurst, "rate-limit-burst", 5, "Vault calls a pod may make at once")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second,
 		"how long in-flight calls may finish on shutdown")
+	fs.BoolVar(&o.RevokeOnPodDelete, "revoke-on-pod-delete", true,
+		"revoke a pod's credentials when the pod is deleted (needs list and watch on pods; "+
+			"each replica knows only what it issued, and forgets it on restart)")
 }
 
 func (s *serveOptions) options() server.Options {

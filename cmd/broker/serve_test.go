@@ -49,6 +49,7 @@ func TestServeFlagDefaults(t *testing.T) {
 		Listen: ":8443", Audience: "lanyard", TokenValidation: "tokenreview",
 		HealthAddr: ":8081", MetricsAddr: ":9090", AuditLog: "-",
 		RateLimit: 1, RateLimitBurst: 5, ShutdownTimeout: 20 * time.Second,
+		RevokeOnPodDelete: true,
 	}
 	got.Vault = want.Vault
 	if got != want {
