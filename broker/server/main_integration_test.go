@@ -200,10 +200,15 @@ func (lb *liveBroker) serve(ctx context.Context, client kubernetes.Interface, lo
 		return err
 	}
 	lb.minter = &countingMinter{Minter: lb.issuer}
+	pods, err := lb.startPodWatch(ctx, logger)
+	if err != nil {
+		return err
+	}
 	svc, err := New(Config{
 		Authenticator: authn.NewTokenReviewer(client.AuthenticationV1().TokenReviews(), "lanyard"),
 		Catalog:       watcher, Issuer: lb.minter, Sealer: sealer, Facts: KubeFacts(client),
 		Audit: auditLog, Metrics: m, Logger: logger, APIServer: s.APIServerURL, CACert: s.CA.CertPEM,
+		Pods: pods,
 	})
 	if err != nil {
 		return err
@@ -245,8 +250,8 @@ func (lb *liveBroker) listen(ctx context.Context, svc *Server, m *metrics.Metric
 }
 
 // grantBrokerIdentity creates the broker's service account with exactly
-// what the chart gives it: create TokenReviews, get pods and namespaces,
-// and system:auth-delegator for Vault's Kubernetes auth login.
+// what the chart gives it: create TokenReviews, get, list and watch pods,
+// get namespaces, and system:auth-delegator for Vault's Kubernetes auth login.
 func grantBrokerIdentity(ctx context.Context, s *harness.Stack) error {
 	if err := s.CreateNamespace(ctx, brokerNamespace, nil); err != nil {
 		return err
@@ -259,7 +264,8 @@ func grantBrokerIdentity(ctx context.Context, s *harness.Stack) error {
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"},
 				Verbs: []string{"create"}},
-			{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get"}},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {

@@ -39,6 +39,7 @@ func TestRunServesTheBroker(t *testing.T) {
 			JWTFile: filepath.Join(s.Dir, "lanyard-broker-vault-jwt")},
 		HealthAddr: freeAddr(t), MetricsAddr: freeAddr(t), AuditLog: filepath.Join(dir, "audit.log"),
 		RateLimit: 1, RateLimitBurst: 5, ShutdownTimeout: 5 * time.Second,
+		RevokeOnPodDelete: true,
 	}
 	if err := s.CA.IssueFiles(o.TLSCertFile, o.TLSKeyFile, "broker", nil,
 		[]net.IP{net.IPv4(127, 0, 0, 1)}); err != nil {
@@ -75,6 +76,9 @@ func TestRunServesTheBroker(t *testing.T) {
 	metrics := httpBody(t, "http://"+o.MetricsAddr+"/metrics")
 	if !strings.Contains(metrics, `lanyard_broker_requests_total{code="OK",method="IssueCredential"} 1`) {
 		t.Errorf("metrics lack the issued request:\n%s", metrics)
+	}
+	if !strings.Contains(metrics, `lanyard_broker_pod_revocations_total{result="revoked"} 0`) {
+		t.Errorf("metrics lack the pod revocations counter:\n%s", metrics)
 	}
 	cancel()
 	select {
