@@ -124,4 +124,3 @@ func podRevocationLine(lb *liveBroker, uid string) map[string]any {
 	}
 	return nil
 }
-
