@@ -23,8 +23,8 @@ const (
 )
 
 // grantIdentity creates the broker's service account with what the chart
-// gives it and nothing more: create TokenReviews and get pods and namespaces
-// (its own ClusterRole), and system:auth-delegator, which Vault's Kubernetes
+// gives it and nothing more: create TokenReviews, get, list and watch pods,
+// and get namespaces (its own ClusterRole), and system:auth-delegator, which Vault's Kubernetes
 // auth method needs to review the broker's token at login. Existing objects
 // are kept, so every broker of a stack shares them.
 func grantIdentity(ctx context.Context, s *harness.Stack) error {
@@ -39,8 +39,9 @@ func grantIdentity(ctx context.Context, s *harness.Stack) error {
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"},
 				Verbs: []string{"create"}},
-			{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"},
-				Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"},
+				Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get"}},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
