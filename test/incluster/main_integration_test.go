@@ -5,66 +5,74 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/lanyard-dev/lanyard/agent/agenttest/fakebroker"
+	"github.com/lanyard-dev/lanyard/test/brokertest"
 	"github.com/lanyard-dev/lanyard/test/harness"
 )
 
-// TestMain starts the control plane; the fake broker stands in for Vault.
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{SkipVault: true})) }
+// TestMain starts the control plane and Vault; each test starts the real
+// broker against them with brokertest.
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{})) }
 
-// target is a broker for the agent to use and the caller token it accepts.
-// Today it is the fake broker minting real tokens from the test API server;
-// a real broker fits the same shape (its Endpoint and a pod token for it),
-// and then the checks on fake (recorded calls) are skipped.
-type target struct {
-	endpoint  fakebroker.Endpoint
-	tokenFile string
-	fake      *fakebroker.Broker // nil for a real broker
+// scene is what one test runs in: a namespace of its own, a real broker
+// whose catalog lets the account "app" of that namespace request
+// brokertest.RolePodReader, and a pod running as "app" for the agent to
+// authenticate as.
+type scene struct {
+	stack  *harness.Stack
+	ns     string
+	broker *brokertest.Broker
+	caller brokertest.Caller
 }
 
-// startBroker starts the fake broker; namespace names the namespace of
-// credential n.
-func startBroker(t *testing.T, s *harness.Stack, namespace func(int) string, now func() time.Time) target {
+func newScene(t *testing.T, prefix string) *scene {
 	t.Helper()
-	ctx := context.Background()
-	if err := s.CreateNamespace(ctx, "lanyard-callers", nil); err != nil {
-		t.Fatal(err)
+	s := harness.Shared(t)
+	ns := prefix + "-" + rand.String(5)
+	b := brokertest.Start(t, s, brokertest.Options{Catalog: brokertest.Catalog(ns, "app")})
+	return &scene{stack: s, ns: ns, broker: b, caller: b.NewCaller(t, ns, "agent", "app", nil)}
+}
+
+// agentArgs are the arguments of `lanyard-agent mode` against the scene's
+// broker.
+func (sc *scene) agentArgs(mode, role, outDir string) []string {
+	return []string{mode, "--broker-addr", sc.broker.Addr, "--broker-ca-file", sc.broker.CAFile,
+		"--token-file", sc.caller.TokenFile, "--role", role, "--output-dir", outDir}
+}
+
+// publishedToken reads the token file of dir and remembers it as a secret
+// the broker must not log.
+func (sc *scene) publishedToken(t *testing.T, dir string) string {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(dir, "token"))
+	if err != nil {
+		t.Fatalf("read the published token: %v", err)
 	}
-	podName := fmt.Sprintf("agent-%d", time.Now().UnixNano())
-	pod, err := s.CreatePod(ctx, "lanyard-callers", podName, "app", nil)
+	sc.broker.Remember(string(token))
+	return string(token)
+}
+
+// podCount is how many pods the admin sees in the scene's namespace.
+func (sc *scene) podCount(t *testing.T) int {
+	t.Helper()
+	pods, err := sc.stack.Admin.CoreV1().Pods(sc.ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller, err := s.PodToken(ctx, pod, "lanyard", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(t.TempDir(), "caller-token")
-	if err := os.WriteFile(tokenFile, []byte(caller), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	minter := &fakebroker.StackMinter{Stack: s, Namespace: namespace, Now: now}
-	b := &fakebroker.Broker{Mint: minter.Mint, Revoke: minter.Revoke}
-	b.SetCallerToken(caller)
-	return target{endpoint: fakebroker.Start(t, b), tokenFile: tokenFile, fake: b}
+	return len(pods.Items)
 }
 
 var (
@@ -92,10 +100,8 @@ func build(t *testing.T, pkg string) string {
 	return bin
 }
 
-func agentArgs(tg target, mode, outDir string) []string {
-	return []string{mode, "--broker-addr", tg.endpoint.Addr, "--broker-ca-file", tg.endpoint.CAFile,
-		"--server-name", tg.endpoint.ServerName, "--token-file", tg.tokenFile,
-		"--role", "pod-reader", "--output-dir", outDir}
+func agentBinary(t *testing.T) string {
+	return build(t, "github.com/lanyard-dev/lanyard/cmd/agent")
 }
 
 // kubeconfigClient loads dir/kubeconfig with client-go's loader.
@@ -110,36 +116,6 @@ func kubeconfigClient(t *testing.T, dir string) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func TestOnceWritesFilesThatInClusterAndKubeconfigClientsUse(t *testing.T) {
-	s := harness.Shared(t)
-	ctx := context.Background()
-	const ns = "once-team"
-	tg := startBroker(t, s, func(int) string { return ns }, nil)
-	if err := s.CreateNamespace(ctx, ns, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"web-1", "web-2", "web-3"} {
-		if _, err := s.CreatePod(ctx, ns, name, "web", nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out := filepath.Join(t.TempDir(), "creds")
-	cmd := exec.Command(build(t, "github.com/lanyard-dev/lanyard/cmd/agent"), agentArgs(tg, "once", out)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("lanyard-agent once: %v\n%s", err, b)
-	}
-
-	pods, err := kubeconfigClient(t, out).CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil || len(pods.Items) != 3 {
-		t.Fatalf("kubeconfig client listed %d pods: %v", len(pods.Items), err)
-	}
-
-	got := runInCluster(t, s, out)
-	if want := "pods in " + ns + ": 3"; !strings.Contains(got, want) {
-		t.Fatalf("in-cluster program printed %q, want %q", got, want)
-	}
 }
 
 // runInCluster runs the in-cluster program with dir mounted where Kubernetes
@@ -192,23 +168,16 @@ func waitRefused(t *testing.T, s *harness.Stack, token, ns string) {
 	}
 }
 
-// tokenNamespace reads the namespace claim of a service account token.
-func tokenNamespace(token string) (string, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return "", errors.New("not a JWT")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+// listPods lists the pods of ns with token and fails the test if it cannot.
+func listPods(t *testing.T, s *harness.Stack, token, ns string) int {
+	t.Helper()
+	c, err := s.ClientForToken(token)
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	var claims struct {
-		K8s struct {
-			Namespace string `json:"namespace"`
-		} `json:"kubernetes.io"`
+	pods, err := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("the credential cannot list pods in %s: %v", ns, err)
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return "", err
-	}
-	return claims.K8s.Namespace, nil
+	return len(pods.Items)
 }

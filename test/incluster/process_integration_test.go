@@ -4,65 +4,102 @@ package main
 
 import (
 	"bytes"
-	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/lanyard-dev/lanyard/test/harness"
+	"github.com/lanyard-dev/lanyard/broker/audit"
+	"github.com/lanyard-dev/lanyard/test/brokertest"
 )
 
+// grace is well inside a pod's default termination grace period of 30 s.
+const grace = 15 * time.Second
+
 func TestSIGTERMRevokesTheCredentialAndExitsZero(t *testing.T) {
-	s := harness.Shared(t)
-	const ns = "sigterm-team"
-	tg := startBroker(t, s, func(int) string { return ns }, nil)
+	sc := newScene(t, "sigterm")
 	out := filepath.Join(t.TempDir(), "creds")
-	args := append(agentArgs(tg, "run", out), "--health-addr", "127.0.0.1:0")
-	cmd := exec.Command(build(t, "github.com/lanyard-dev/lanyard/cmd/agent"), args...)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	args := append(sc.agentArgs("run", brokertest.RolePodReader, out), "--health-addr", "127.0.0.1:0")
+	cmd := exec.Command(agentBinary(t), args...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	defer func() { _ = cmd.Process.Kill() }()
 
-	var token []byte
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var err error
-		if token, err = os.ReadFile(filepath.Join(out, "token")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no token after 30s:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if _, err := kubeconfigClient(t, out).CoreV1().Pods(ns).List(context.Background(),
+	waitForFile(t, filepath.Join(out, "token"), done, logs)
+	token := sc.publishedToken(t, out)
+	listPods(t, sc.stack, token, sc.ns)
+	if _, err := kubeconfigClient(t, out).CoreV1().Pods(sc.ns).List(t.Context(),
 		metav1.ListOptions{}); err != nil {
-		t.Fatalf("the published credential does not work: %v", err)
+		t.Fatalf("the published kubeconfig does not work: %v", err)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
 		}
-	case <-time.After(15 * time.Second): // well inside a pod's default 30 s grace period
-		t.Fatalf("still running 15s after SIGTERM\n%s", logs.String())
+	case <-time.After(grace):
+		t.Fatalf("still running %s after SIGTERM\n%s", grace, logs.String())
 	}
-	if tg.fake != nil && tg.fake.Count("RevokeCredential") != 1 {
-		t.Errorf("broker saw %+v, want one revocation", tg.fake.Calls())
+	events := sc.broker.Audit(t)
+	issued, revoked := eventsOf(events, audit.CredentialIssued), eventsOf(events, audit.CredentialRevoked)
+	if len(issued) != 1 || len(revoked) != 1 || revoked[0].CredentialID != issued[0].CredentialID {
+		t.Errorf("audit: issued %+v, revoked %+v; want the one credential issued, then revoked",
+			issued, revoked)
 	}
-	waitRefused(t, s, string(token), ns)
+	waitRefused(t, sc.stack, token, sc.ns)
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitForFile waits up to 30 s for path, failing early if the process ends.
+func waitForFile(t *testing.T, path string, exited <-chan error, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		} else if !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the agent exited (%v) before writing %s\n%s", err, path, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 30s\n%s", path, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -4,173 +4,224 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/lanyard-dev/lanyard/agent"
 	"github.com/lanyard-dev/lanyard/agent/agenttest"
 	"github.com/lanyard-dev/lanyard/agent/brokerclient"
-	"github.com/lanyard-dev/lanyard/test/harness"
+	"github.com/lanyard-dev/lanyard/agent/credential"
+	"github.com/lanyard-dev/lanyard/agent/renew"
+	"github.com/lanyard-dev/lanyard/agent/writer"
+	"github.com/lanyard-dev/lanyard/broker/audit"
+	"github.com/lanyard-dev/lanyard/test/brokertest"
 )
 
 // TestRotationPublishesCompleteSetsAndRevokesTheOldCredential drives the
-// in-process agent with a fake clock through several rotations. Each
-// credential is minted in a namespace of its own, so the namespace claim of
-// the token is a generation marker that a concurrent reader checks against
-// the namespace file.
+// agent's renewal loop, with its real broker client and writer, through
+// three rotations against the real broker. The fake clock jumps to each
+// refresh point; the API server still runs on real time, so an old token
+// stops working only because the broker revoked it.
 func TestRotationPublishesCompleteSetsAndRevokesTheOldCredential(t *testing.T) {
-	s := harness.Shared(t)
-	clock := agenttest.NewClock(time.Now())
-	run := time.Now().UnixNano() % 100000
-	nsOf := func(n int) string { return fmt.Sprintf("rot-%d-%d", run, n) }
-	tg := startBroker(t, s, nsOf, clock.Now)
+	sc := newScene(t, "rotation")
 	out := filepath.Join(t.TempDir(), "creds")
-	var stopping atomic.Bool
-	revokeErrs := make(chan error, 1)
-	revokeOnlyReplaced(tg, out, &stopping, revokeErrs)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	client, err := brokerclient.New(brokerclient.Options{Addr: sc.broker.Addr,
+		CAFile: sc.broker.CAFile, TokenFile: sc.caller.TokenFile, Role: brokertest.RolePodReader})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := agent.Config{OutputDir: out, Broker: brokerclient.Options{
-		Addr: tg.endpoint.Addr, CAFile: tg.endpoint.CAFile, ServerName: tg.endpoint.ServerName,
-		TokenFile: tg.tokenFile, Role: "pod-reader"}}
+	defer client.Close()
+	issuer := &checkedIssuer{Client: client, dir: out, remember: sc.broker.Remember,
+		tokens: map[string]string{}}
+	clock := agenttest.NewClock(time.Now())
+	runner := &renew.Runner{Issuer: issuer, Publisher: &writer.Writer{Dir: out}, Clock: clock}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var runErr error
-	go func() {
-		runErr = agent.Run(ctx, cfg, agent.Deps{Clock: clock, HealthListener: l})
-		close(done)
-	}()
-	defer func() { cancel(); <-done }()
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+	stop := sync.OnceValue(func() error { cancel(); return <-done })
+	defer func() { _ = stop() }()
 
+	rd := newReader(out, expectedSet{namespace: sc.ns, apiServer: sc.stack.APIServerURL,
+		ca: sc.stack.CA.CertPEM})
 	stopReader := make(chan struct{})
 	readerErr := make(chan error, 1)
-	var reads atomic.Int64
-	go func() { readerErr <- hammer(out, stopReader, &reads) }()
+	go func() { readerErr <- rd.run(stopReader) }()
 
-	var previous string
 	const rotations = 3
+	var previous string
 	for gen := 1; gen <= rotations+1; gen++ {
 		if _, ok := clock.NextTimer(time.Minute); !ok {
 			t.Fatalf("generation %d: the agent never settled", gen)
 		}
-		token, err := os.ReadFile(filepath.Join(out, "token"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := kubeconfigClient(t, out).CoreV1().Pods(nsOf(gen)).List(ctx,
-			metav1.ListOptions{}); err != nil {
-			t.Fatalf("generation %d does not work: %v", gen, err)
-		}
-		if previous != "" {
-			waitRefused(t, s, previous, nsOf(gen-1))
-		}
-		previous = string(token)
+		previous = checkGeneration(t, sc, issuer, out, gen, previous)
 		if gen <= rotations {
 			clock.FireNext(time.Minute)
 		}
 	}
-	stopping.Store(true)
-	cancel()
-	<-done
-	if runErr != nil {
-		t.Fatalf("Run() = %v", runErr)
-	}
-	select {
-	case err := <-revokeErrs:
-		t.Error(err)
-	default:
+	issuer.stopping.Store(true)
+	if err := stop(); err != nil {
+		t.Fatalf("Run() = %v", err)
 	}
 	close(stopReader)
 	if err := <-readerErr; err != nil {
 		t.Error(err)
 	}
-	if reads.Load() == 0 {
-		t.Error("the reader never read a set")
-	}
-	t.Logf("%d consistent reads", reads.Load())
-	waitRefused(t, s, previous, nsOf(rotations+1)) // revoked at shutdown
-	if tg.fake != nil {
-		assertRevokedAfterPublished(t, tg)
-	}
+	issuer.check(t, rd)
+	assertAuditOrder(t, sc.broker.Audit(t), issuer.issuedIDs())
+	waitRefused(t, sc.stack, previous, sc.ns) // revoked at shutdown
 }
 
-// assertRevokedAfterPublished checks the order of the broker's calls: each
-// credential is revoked only after its successor was issued, except the last,
-// revoked at shutdown.
-func assertRevokedAfterPublished(t *testing.T, tg target) {
+// checkGeneration checks the set published for credential number gen and
+// that the credential it replaced, previous, is refused by the API server.
+// It returns the new token.
+func checkGeneration(
+	t *testing.T,
+	sc *scene,
+	issuer *checkedIssuer,
+	out string,
+	gen int,
+	previous string,
+) string {
 	t.Helper()
-	calls := tg.fake.Calls()
-	var order []string
-	for i, c := range calls {
-		switch c.Method {
-		case "IssueCredential":
-			order = append(order, c.ID)
-		case "RevokeCredential":
-			last := i == len(calls)-1 && c.ID == order[len(order)-1]
-			if !last && slices.Index(order, c.ID) >= len(order)-1 {
-				t.Errorf("call %d revokes %s before a successor was issued (%v)", i, c.ID, calls)
-			}
-		}
+	ids := issuer.issuedIDs()
+	if len(ids) != gen {
+		t.Fatalf("generation %d: %d credentials issued", gen, len(ids))
 	}
-	if len(order) != 4 {
-		t.Errorf("%d credentials issued, want 4", len(order))
+	token := sc.publishedToken(t, out)
+	if token != issuer.token(ids[gen-1]) {
+		t.Fatalf("generation %d: the published token is not the latest credential's", gen)
 	}
+	set, err := readSet(filepath.Join(out, "..data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expectedSet{namespace: sc.ns, apiServer: sc.stack.APIServerURL, ca: sc.stack.CA.CertPEM}
+	if err := want.check(set); err != nil {
+		t.Fatalf("generation %d: %v", gen, err)
+	}
+	if _, err := kubeconfigClient(t, out).CoreV1().Pods(sc.ns).List(context.Background(),
+		metav1.ListOptions{}); err != nil {
+		t.Fatalf("generation %d: the kubeconfig does not work: %v", gen, err)
+	}
+	if previous != "" {
+		waitRefused(t, sc.stack, previous, sc.ns)
+	}
+	return token
 }
 
-// revokeOnlyReplaced wraps the fake broker's Revoke: a revocation must find
-// another credential's set already published, unless it is the shutdown's.
-func revokeOnlyReplaced(tg target, dir string, stopping *atomic.Bool, errs chan<- error) {
-	inner := tg.fake.Revoke
-	tg.fake.Revoke = func(ctx context.Context, id string) error {
-		ns, _ := os.ReadFile(filepath.Join(dir, "namespace"))
-		if !stopping.Load() && strings.HasPrefix(id, string(ns)+"/") {
-			select {
-			case errs <- fmt.Errorf("%s revoked while still published", id):
-			default:
-			}
-		}
-		return inner(ctx, id)
-	}
+// checkedIssuer is the agent's broker client with a check before every
+// revocation: unless the agent is stopping, the credential it revokes must
+// not be the one published in dir.
+type checkedIssuer struct {
+	*brokerclient.Client
+	dir      string
+	remember func(token string)
+	stopping atomic.Bool
+
+	mu     sync.Mutex
+	tokens map[string]string // by credential id
+	ids    []string          // in the order issued
+	errs   []string
 }
 
-// hammer reads the credential directory until stop is closed. Each read
-// resolves ..data once and checks that the token's namespace claim matches
-// the namespace file of the same set.
-func hammer(dir string, stop <-chan struct{}, reads *atomic.Int64) error {
-	for {
-		select {
-		case <-stop:
-			return nil
-		default:
+func (c *checkedIssuer) Issue(ctx context.Context) (credential.Credential, error) {
+	cred, err := c.Client.Issue(ctx)
+	if err == nil {
+		c.remember(cred.Token.Reveal())
+		c.mu.Lock()
+		c.tokens[cred.ID] = cred.Token.Reveal()
+		c.ids = append(c.ids, cred.ID)
+		c.mu.Unlock()
+	}
+	return cred, err
+}
+
+func (c *checkedIssuer) Revoke(ctx context.Context, id string) error {
+	published, err := os.ReadFile(filepath.Join(c.dir, "token"))
+	c.mu.Lock()
+	n := len(c.ids)
+	for i, issued := range c.ids {
+		if issued == id {
+			n = i + 1
 		}
-		set, err := os.Readlink(filepath.Join(dir, "..data"))
-		if err != nil {
-			continue
+	}
+	switch {
+	case err != nil:
+		c.errs = append(c.errs, fmt.Sprintf("credential %d revoked with nothing published: %v", n, err))
+	case !c.stopping.Load() && string(published) == c.tokens[id]:
+		c.errs = append(c.errs, fmt.Sprintf("credential %d revoked while still published", n))
+	}
+	c.mu.Unlock()
+	return c.Client.Revoke(ctx, id)
+}
+
+func (c *checkedIssuer) issuedIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.ids...)
+}
+
+func (c *checkedIssuer) token(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tokens[id]
+}
+
+// check reports the revocations that came too early, and any token the
+// reader saw that the broker never issued.
+func (c *checkedIssuer) check(t *testing.T, rd *reader) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.errs {
+		t.Error(e)
+	}
+	issued := map[[sha256.Size]byte]bool{}
+	for _, tok := range c.tokens {
+		issued[sha256.Sum256([]byte(tok))] = true
+	}
+	seen, reads := rd.seen()
+	for digest, set := range seen {
+		if !issued[digest] {
+			t.Errorf("the reader saw a token in set %s that the broker never issued", set)
 		}
-		token, err1 := os.ReadFile(filepath.Join(dir, set, "token"))
-		ns, err2 := os.ReadFile(filepath.Join(dir, set, "namespace"))
-		_, err3 := os.ReadFile(filepath.Join(dir, set, "ca.crt"))
-		if err1 != nil || err2 != nil || err3 != nil {
-			continue // replaced and removed while read
+	}
+	if reads == 0 || len(seen) < 2 {
+		t.Errorf("the reader made %d reads of %d sets; it must read across a rotation", reads,
+			len(seen))
+	}
+	t.Logf("%d consistent reads of %d sets", reads, len(seen))
+}
+
+// assertAuditOrder checks the broker's view: each credential is revoked
+// only after its successor was issued, the last one at shutdown.
+func assertAuditOrder(t *testing.T, events []audit.Event, ids []string) {
+	t.Helper()
+	name := map[string]string{}
+	for i, id := range ids {
+		name[id] = fmt.Sprint(i + 1)
+	}
+	var got []string
+	for _, e := range events {
+		switch e.Event {
+		case audit.CredentialIssued, audit.CredentialRevoked:
+			got = append(got, strings.TrimPrefix(e.Event, "credential.")+" "+name[e.CredentialID])
 		}
-		claim, err := tokenNamespace(string(token))
-		if err != nil {
-			return fmt.Errorf("partial token: %w", err)
-		}
-		if claim != string(ns) {
-			return fmt.Errorf("mixed set: token for %s with namespace %s", claim, ns)
-		}
-		reads.Add(1)
+	}
+	want := []string{"issued 1"}
+	for i := 2; i <= len(ids); i++ {
+		want = append(want, fmt.Sprintf("issued %d", i), fmt.Sprintf("revoked %d", i-1))
+	}
+	want = append(want, fmt.Sprintf("revoked %d", len(ids)))
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("audit order:\n got %s\nwant %s", strings.Join(got, ", "), strings.Join(want, ", "))
 	}
 }
