@@ -71,6 +71,9 @@ func TestBrokerIssuesDeniesAndRevokesAcrossARestart(t *testing.T) {
 	}
 	assertEvents(t, b.Audit(t), audit.CredentialIssued, audit.CredentialDenied,
 		audit.CredentialRevoked)
+	if !strings.Contains(b.Logs(), `"msg":"Broker serving"`) {
+		t.Errorf("the broker's log lacks its start:\n%s", b.Logs())
+	}
 	if where := b.Leaked(); where != "" {
 		t.Error(where)
 	}

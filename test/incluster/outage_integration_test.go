@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ func TestBrokerOutageKeepsTheCredentialWithoutBusyLooping(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx, cfg, deps) }()
-	defer func() { cancel(); <-done }()
+	stop := sync.OnceValue(func() error { cancel(); return <-done })
+	defer func() { _ = stop() }()
 
 	refreshAt, ok := clock.NextTimer(time.Minute)
 	if !ok {
@@ -76,6 +78,9 @@ func TestBrokerOutageKeepsTheCredentialWithoutBusyLooping(t *testing.T) {
 	listPods(t, sc.stack, second, sc.ns)
 	assertHealth(t, health, http.StatusOK, "")
 	waitRefused(t, sc.stack, first, sc.ns)
+	if err := stop(); err != nil {
+		t.Errorf("agent.Run() = %v", err)
+	}
 }
 
 // outage fires the agent's timers while the broker is down until length of
