@@ -48,6 +48,9 @@ type Options struct {
 	// defaults of `lanyard-broker serve` (1/s, burst 5).
 	RateLimit      float64
 	RateLimitBurst int
+	// KeepCredentialsOfDeletedPods turns off --revoke-on-pod-delete, which
+	// is on by default as in `lanyard-broker serve`.
+	KeepCredentialsOfDeletedPods bool
 }
 
 // Broker is a real broker serving on loopback. Its fields do not change
@@ -145,6 +148,7 @@ func (b *Broker) prepare(ctx context.Context, dir string, o Options) error {
 		HealthAddr: addrs[1], MetricsAddr: addrs[2], AuditLog: b.AuditFile,
 		CredentialKeyFile: keyFile, RateLimit: valueOr(o.RateLimit, 1),
 		RateLimitBurst: valueOr(o.RateLimitBurst, 5), ShutdownTimeout: 5 * time.Second,
+		RevokeOnPodDelete: !o.KeepCredentialsOfDeletedPods,
 	}
 	return nil
 }

@@ -24,9 +24,9 @@ const (
 
 // grantIdentity creates the broker's service account with what the chart
 // gives it and nothing more: create TokenReviews, get, list and watch pods,
-// and get namespaces (its own ClusterRole), and system:auth-delegator, which Vault's Kubernetes
-// auth method needs to review the broker's token at login. Existing objects
-// are kept, so every broker of a stack shares them.
+// and get namespaces (its own ClusterRole), and system:auth-delegator, which
+// Vault's Kubernetes auth method needs to review the broker's token at login.
+// Existing objects are kept, so every broker of a stack shares them.
 func grantIdentity(ctx context.Context, s *harness.Stack) error {
 	if err := s.CreateNamespace(ctx, Namespace, nil); err != nil {
 		return err
