@@ -66,6 +66,10 @@ func (s *Server) issue(
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		s.revokeOrphan(ctx, lease)
+		return nil, err
+	}
 	ev.CredentialID = s.cfg.Sealer.Seal(lease.ID, caller.PodUID, lease.ExpiresAt)
 	ev.ExpiresAt = &lease.ExpiresAt
 	s.logIssued(ctx, caller, role, lease, ev.CredentialID)
@@ -126,6 +130,9 @@ func validate(
 	return namespace, ttl, nil
 }
 
+// mint asks Vault for the credential. The call does not end when the caller
+// goes away: Vault may mint anyway, and only an answer tells the broker which
+// lease to revoke. The issuer bounds the call with its own timeout.
 func (s *Server) mint(
 	ctx context.Context,
 	role *catalog.Role,
@@ -133,11 +140,32 @@ func (s *Server) mint(
 	ttl time.Duration,
 ) (*issuer.Lease, error) {
 	defer s.timeVault("issue", s.now())
-	lease, err := s.cfg.Issuer.Issue(ctx, role, namespace, ttl)
+	lease, err := s.cfg.Issuer.Issue(context.WithoutCancel(ctx), role, namespace, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("issue credential for role %s: %w", role.Name, err)
 	}
 	return lease, nil
+}
+
+// orphanRevokeTimeout bounds the revocation of a credential nobody received.
+const orphanRevokeTimeout = 10 * time.Second
+
+// revokeOrphan revokes a credential whose caller left while Vault minted it:
+// nobody will ever hold it, so it must not live until it expires.
+func (s *Server) revokeOrphan(ctx context.Context, lease *issuer.Lease) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orphanRevokeTimeout)
+	defer cancel()
+	err := s.cfg.Issuer.Revoke(rctx, lease.ID)
+	attrs := []slog.Attr{
+		slog.String(keyRequestID, RequestID(ctx)),
+		slog.String(keyLeaseID, lease.ID),
+	}
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "Orphaned credential not revoked; it lives until it expires",
+			append(attrs, slog.Time(keyExpiresAt, lease.ExpiresAt), slog.String(keyError, err.Error()))...)
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "Orphaned credential revoked", attrs...)
 }
 
 func (s *Server) credential(id string, role *catalog.Role, lease *issuer.Lease) *lanyardv1.Credential {
