@@ -71,4 +71,3 @@ func TestACredentialMintedForACallerThatLeftIsRevoked(t *testing.T) {
 		t.Errorf("a token leaked into the logs:\n%s", logs.String())
 	}
 }
-
