@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lanyard-dev/lanyard/agent/credential"
+	"github.com/lanyard-dev/lanyard/agent/writer"
 )
 
 // Issuer issues and revokes credentials; the broker client is one.
@@ -16,7 +17,8 @@ type Issuer interface {
 	Revoke(ctx context.Context, id string) error
 }
 
-// Publisher makes a credential visible to the app; the writer is one.
+// Publisher makes a credential visible to the app; the writer is one. An error
+// means the credential was not published, except a *writer.CleanupError.
 type Publisher interface {
 	Publish(c credential.Credential) error
 	Clear() error
@@ -85,13 +87,19 @@ type Runner struct {
 }
 
 // issue issues a credential and publishes it. A credential that cannot be
-// published is revoked at once, so that none is left unused.
+// published is revoked at once, so that none is left unused; one that was
+// published but left old sets behind is current, and only a warning.
 func (r *Runner) issue(ctx context.Context) (credential.Credential, error) {
 	c, err := r.Issuer.Issue(ctx)
 	if err != nil {
 		return credential.Credential{}, err
 	}
-	if err := r.Publisher.Publish(c); err != nil {
+	err = r.Publisher.Publish(c)
+	if cleanup := (*writer.CleanupError)(nil); errors.As(err, &cleanup) {
+		r.log().Warn("Old credential sets not removed", logCredentialID, c.ID, logError, err.Error())
+		err = nil
+	}
+	if err != nil {
 		r.revoke(ctx, c)
 		return credential.Credential{}, &LocalError{fmt.Errorf("publish credential: %w", err)}
 	}

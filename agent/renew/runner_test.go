@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/agenttest"
 	"github.com/lanyard-dev/lanyard/agent/credential"
+	"github.com/lanyard-dev/lanyard/agent/writer"
 )
 
 const lifetime = 10 * time.Minute
@@ -63,13 +65,19 @@ type fakePublisher struct {
 	mu      sync.Mutex
 	log     *[]string
 	cleared bool
+	fail    error // returned by Publish while set
 }
 
 func (p *fakePublisher) Publish(c credential.Credential) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var cleanup *writer.CleanupError
+	if p.fail != nil && !errors.As(p.fail, &cleanup) {
+		*p.log = append(*p.log, "fail to publish "+c.ID)
+		return p.fail
+	}
 	*p.log = append(*p.log, "publish "+c.ID)
-	return nil
+	return p.fail
 }
 
 func (p *fakePublisher) Clear() error {
@@ -236,6 +244,40 @@ func TestRunDoesNotWaitPastTheExpiryOfTheCurrentCredential(t *testing.T) {
 	want := lifetime - 6*time.Minute - 45*time.Second
 	if wait, _ := h.clock.FireNext(10 * time.Second); (wait - want).Abs() > time.Millisecond {
 		t.Fatalf("waited %v; want the rest of c1's lifetime", wait)
+	}
+}
+
+func TestACredentialThatCannotBePublishedIsRevoked(t *testing.T) {
+	cases := []struct {
+		name       string
+		publishErr error
+		wantErr    bool
+		wantEvents string
+	}{
+		{name: "published", wantEvents: "issue c1, publish c1"},
+		{name: "published, old sets left behind",
+			publishErr: &writer.CleanupError{Err: errors.New("remove old sets: busy")},
+			wantEvents: "issue c1, publish c1"},
+		{name: "not published", publishErr: errors.New("disk full"), wantErr: true,
+			wantEvents: "issue c1, fail to publish c1, revoke c1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness()
+			h.pub.fail = tc.publishErr
+
+			c, err := h.runner.Once(context.Background())
+
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Once() error = %v, want error %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && c.ID != "c1" {
+				t.Errorf("Once() = %q, want c1 as the current credential", c.ID)
+			}
+			if got := h.eventLog(); got != tc.wantEvents {
+				t.Errorf("events = %q, want %q", got, tc.wantEvents)
+			}
+		})
 	}
 }
 

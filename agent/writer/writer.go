@@ -47,13 +47,31 @@ var Files = []string{TokenFile, CAFile, NamespaceFile, KubeconfigFile}
 type Writer struct {
 	// Dir is the output directory; it is created when missing.
 	Dir string
+
+	removeAll func(string) error // os.RemoveAll; replaced by tests
 }
 
-// Publish makes c the current set. On error the previous set, if any, stays
-// published.
+// CleanupError reports that a set was published but older sets could not be
+// removed. The new set is current and must be kept; the next Publish tries the
+// cleanup again.
+type CleanupError struct {
+	Err error
+}
+
+func (e *CleanupError) Error() string { return e.Err.Error() }
+
+func (e *CleanupError) Unwrap() error { return e.Err }
+
+// Publish makes c the current set. Any error other than a *CleanupError means
+// that c was not published and the previous set, if any, is still current.
 func (w *Writer) Publish(c credential.Credential) error {
 	if err := os.MkdirAll(w.Dir, DirMode); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
+	}
+	// The top-level links go through ..data, so they can be put in place
+	// before the swap: until then they show the previous set, or nothing.
+	if err := w.linkNames(); err != nil {
+		return err
 	}
 	set, err := w.writeSet(c)
 	if err != nil {
@@ -63,10 +81,10 @@ func (w *Writer) Publish(c credential.Credential) error {
 		_ = os.RemoveAll(filepath.Join(w.Dir, set))
 		return err
 	}
-	if err := w.linkNames(); err != nil {
-		return err
+	if err := w.removeOldSets(set); err != nil {
+		return &CleanupError{Err: err}
 	}
-	return w.removeOldSets(set)
+	return nil
 }
 
 // writeSet writes the files of c into a new set directory and returns its
@@ -132,12 +150,25 @@ func (w *Writer) swap(set string) error {
 	return nil
 }
 
-// linkNames creates the top-level links through ..data that do not exist yet.
+// linkNames makes every top-level name a link through ..data. A name that is
+// anything else (a file left by another program, a link elsewhere) is
+// replaced in one rename, so that it cannot shadow the published set.
 func (w *Writer) linkNames() error {
 	for _, name := range Files {
 		target := filepath.Join(dataLink, name)
-		err := os.Symlink(target, filepath.Join(w.Dir, name))
-		if err != nil && !errors.Is(err, os.ErrExist) {
+		path := filepath.Join(w.Dir, name)
+		if cur, err := os.Readlink(path); err == nil && cur == target {
+			continue
+		}
+		tmp := path + ".tmp"
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale %s: %w", filepath.Base(tmp), err)
+		}
+		if err := os.Symlink(target, tmp); err != nil {
+			return fmt.Errorf("link %s: %w", name, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			_ = os.Remove(tmp)
 			return fmt.Errorf("link %s: %w", name, err)
 		}
 	}
@@ -156,7 +187,11 @@ func (w *Writer) removeOldSets(current string) error {
 		if !e.IsDir() || e.Name() == current || !strings.HasPrefix(e.Name(), setPrefix) {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(w.Dir, e.Name())); err != nil {
+		remove := w.removeAll
+		if remove == nil {
+			remove = os.RemoveAll
+		}
+		if err := remove(filepath.Join(w.Dir, e.Name())); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -108,6 +108,44 @@ func TestPublishRemovesSetsLeftByAnEarlierProcess(t *testing.T) {
 	}
 }
 
+func TestPublishReplacesAFileThatShadowsALink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, TokenFile), []byte("stale"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("elsewhere", filepath.Join(dir, CAFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Writer{Dir: dir}).Publish(generation(1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readString(t, filepath.Join(dir, TokenFile)); got != "token-1" {
+		t.Errorf("token = %q, want the published token-1", got)
+	}
+	if got := readString(t, filepath.Join(dir, CAFile)); got != "ca-1" {
+		t.Errorf("ca.crt = %q, want the published ca-1", got)
+	}
+}
+
+func TestAFailedCleanupStillPublishes(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "..2020_01_01_00_00_00.123")
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := &Writer{Dir: dir, removeAll: func(string) error { return os.ErrPermission }}
+
+	err := w.Publish(generation(1))
+
+	var cleanup *CleanupError
+	if !errors.As(err, &cleanup) || !errors.Is(err, os.ErrPermission) {
+		t.Fatalf("Publish error = %v, want a CleanupError wrapping the removal's", err)
+	}
+	if got := readString(t, filepath.Join(dir, TokenFile)); got != "token-1" {
+		t.Errorf("token = %q, want token-1 published despite the cleanup failure", got)
+	}
+}
+
 func TestClearRemovesOnlyWhatPublishCreated(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "keep-me")
