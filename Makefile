@@ -9,7 +9,9 @@ LDFLAGS := -s -w -X github.com/lanyard-dev/lanyard/internal/cli.Version=$(VERSIO
 	-X github.com/lanyard-dev/lanyard/internal/cli.Commit=$(COMMIT)
 
 # Directory of the pinned test-stack and developer tools (see test/tools/build.sh).
-LANYARD_TOOLS_BIN ?= $(shell test/tools/build.sh dir)
+# build.sh honours a LANYARD_TOOLS_BIN from the environment and makes it absolute,
+# so that tests running in their package directories find the same place.
+LANYARD_TOOLS_BIN := $(shell test/tools/build.sh dir)
 export LANYARD_TOOLS_BIN
 
 GO ?= go

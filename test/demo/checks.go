@@ -134,7 +134,11 @@ func (d *demo) revocation(ctx context.Context) ([]row, error) {
 			got = fmt.Sprintf("refused (401) %ds after SIGTERM", int(time.Since(start).Seconds()))
 			break
 		}
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	return []row{{
 		role: podReader, what: "list pods after the agent stopped", want: "refused", got: got,

@@ -66,9 +66,20 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return err
 	}
 	printTable(w, rows)
+	failed := unexpected(rows)
 	if cfg.Keep {
-		return d.keep(ctx)
+		// A stack that showed something unexpected is kept all the same: it
+		// is what one wants to look at; the exit status still tells.
+		if err := d.keep(ctx); err != nil {
+			return err
+		}
 	}
+	return failed
+}
+
+// unexpected returns an error naming the first row whose result was not the
+// expected one.
+func unexpected(rows []row) error {
 	for _, r := range rows {
 		if !r.ok {
 			return fmt.Errorf("%s: %s: got %q, want %s", r.role, r.what, r.got, r.want)
@@ -114,6 +125,8 @@ func (d *demo) stop() {
 // keep starts an agent that keeps a fresh pod-reader credential, prints how
 // to explore the running stack, and waits for Ctrl-C.
 func (d *demo) keep(ctx context.Context) error {
+	// Whatever happens here, the stop that follows must stop everything.
+	defer func() { d.cfg.Keep = false }()
 	tokenFile, err := d.podToken(ctx, webPod, appAccount)
 	if err != nil {
 		return err
@@ -132,6 +145,5 @@ func (d *demo) keep(ctx context.Context) error {
 	fmt.Fprintf(d.w, "  %s/kubectl --kubeconfig %s get pods -n team-a\n",
 		d.stack.BinDir, filepath.Join(live, "kubeconfig"))
 	<-ctx.Done()
-	d.cfg.Keep = false
 	return nil
 }

@@ -48,10 +48,13 @@ func TestChildHoldsAStack(t *testing.T) {
 
 func TestNoServerOutlivesItsTestBinary(t *testing.T) {
 	tests := []struct {
-		name string
-		mode string
+		name   string
+		mode   string
+		signal syscall.Signal // sent once the stack runs; 0 for none
 	}{
-		{name: "interrupted with SIGINT as by Ctrl-C", mode: childHold},
+		{name: "interrupted with SIGINT as by Ctrl-C", mode: childHold, signal: syscall.SIGINT},
+		{name: "terminated with SIGTERM", mode: childHold, signal: syscall.SIGTERM},
+		{name: "killed with SIGKILL, no cleanup runs", mode: childHold, signal: syscall.SIGKILL},
 		{name: "a failing test", mode: childFail},
 		{name: "a panicking test", mode: childPanic},
 	}
@@ -64,8 +67,8 @@ func TestNoServerOutlivesItsTestBinary(t *testing.T) {
 			cmd.Stderr = cmd.Stdout
 			must(t, cmd.Start())
 			pids := readPIDs(t, out)
-			if tt.mode == childHold {
-				must(t, cmd.Process.Signal(syscall.SIGINT))
+			if tt.signal != 0 {
+				must(t, cmd.Process.Signal(tt.signal))
 			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()

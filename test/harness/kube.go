@@ -31,17 +31,17 @@ func (s *Stack) path(name string) string { return filepath.Join(s.Dir, name) }
 
 // startKubernetes runs etcd, kube-apiserver and kube-controller-manager.
 func (s *Stack) startKubernetes(ctx context.Context, timeout time.Duration) error {
-	etcdURL, err := s.startEtcd(timeout)
+	etcdURL, err := s.startEtcd(ctx, timeout)
 	if err != nil {
 		return err
 	}
-	if err := s.startAPIServer(etcdURL, timeout); err != nil {
+	if err := s.startAPIServer(ctx, etcdURL, timeout); err != nil {
 		return err
 	}
 	return s.startControllerManager(ctx, timeout)
 }
 
-func (s *Stack) startEtcd(timeout time.Duration) (string, error) {
+func (s *Stack) startEtcd(ctx context.Context, timeout time.Duration) (string, error) {
 	clientPort, err := freePort()
 	if err != nil {
 		return "", err
@@ -66,13 +66,13 @@ func (s *Stack) startEtcd(timeout time.Duration) (string, error) {
 		return "", err
 	}
 	s.procs = append(s.procs, p)
-	err = waitFor(p, timeout, func() error {
-		return httpOK(http.DefaultClient, clientURL+"/health", "")
+	err = waitFor(ctx, p, timeout, func(ctx context.Context) error {
+		return httpOK(ctx, http.DefaultClient, clientURL+"/health", "")
 	})
 	return clientURL, err
 }
 
-func (s *Stack) startAPIServer(etcdURL string, timeout time.Duration) error {
+func (s *Stack) startAPIServer(ctx context.Context, etcdURL string, timeout time.Duration) error {
 	ca, err := NewCA("lanyard-test-kubernetes-ca")
 	if err != nil {
 		return err
@@ -142,8 +142,8 @@ func (s *Stack) startAPIServer(etcdURL string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("admin http client: %w", err)
 	}
-	if err := waitFor(p, timeout, func() error {
-		return httpOK(hc, s.APIServerURL+"/readyz", "")
+	if err := waitFor(ctx, p, timeout, func(ctx context.Context) error {
+		return httpOK(ctx, hc, s.APIServerURL+"/readyz", "")
 	}); err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (s *Stack) startControllerManager(ctx context.Context, timeout time.Duratio
 	s.procs = append(s.procs, p)
 	// The controllers are working once aggregated ClusterRoles have rules
 	// and the default namespace has its default service account.
-	return waitFor(p, timeout, func() error {
+	return waitFor(ctx, p, timeout, func(ctx context.Context) error {
 		view, err := s.Admin.RbacV1().ClusterRoles().Get(ctx, "view", metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("get clusterrole view: %w", err)
@@ -215,8 +215,8 @@ func (s *Stack) startControllerManager(ctx context.Context, timeout time.Duratio
 	})
 }
 
-func httpOK(c *http.Client, url, token string) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+func httpOK(ctx context.Context, c *http.Client, url, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}

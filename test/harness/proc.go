@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -134,15 +135,31 @@ func stopAll() {
 	}
 }
 
-// waitFor polls check until it succeeds, the process dies or timeout passes.
-func waitFor(p *process, timeout time.Duration, check func() error) error {
+// checkTimeout bounds one readiness check, so that a connection that hangs
+// cannot hold waitFor past its own timeout.
+const checkTimeout = 5 * time.Second
+
+// waitFor polls check until it succeeds, the process dies, timeout passes or
+// ctx ends.
+func waitFor(
+	ctx context.Context,
+	p *process,
+	timeout time.Duration,
+	check func(ctx context.Context) error,
+) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return p.failure(fmt.Errorf("not ready when the start was cancelled: %w", ctx.Err()))
+		}
 		if done, werr := p.exited(); done {
 			return p.failure(fmt.Errorf("exited before it was ready: %w", werr))
 		}
-		if last = check(); last == nil {
+		cctx, cancel := context.WithTimeout(ctx, min(checkTimeout, time.Until(deadline)))
+		last = check(cctx)
+		cancel()
+		if last == nil {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -68,8 +68,8 @@ func (s *Stack) startVault(ctx context.Context, timeout time.Duration, configure
 		return err
 	}
 	s.procs = append(s.procs, p)
-	if err := waitFor(p, timeout, func() error {
-		return httpOK(http.DefaultClient, s.VaultAddr+"/v1/sys/health", "")
+	if err := waitFor(ctx, p, timeout, func(ctx context.Context) error {
+		return httpOK(ctx, http.DefaultClient, s.VaultAddr+"/v1/sys/health", "")
 	}); err != nil {
 		return err
 	}

@@ -12,6 +12,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# A relative override means relative to where the caller stands, not to here.
+if [ -n "${LANYARD_TOOLS_BIN:-}" ]; then
+	LANYARD_TOOLS_BIN=$(mkdir -p "$LANYARD_TOOLS_BIN" && cd "$LANYARD_TOOLS_BIN" && pwd)
+fi
 cd "$here"
 
 pins_hash() {
@@ -32,15 +36,20 @@ bin_dir() {
 
 # build MODULE_DIR NAME PACKAGE builds PACKAGE of the module in MODULE_DIR as NAME.
 build() {
-	local mod=$1 name=$2 pkg=$3 out start
+	local mod=$1 name=$2 pkg=$3 out start tmp
 	out="$(bin_dir)/$name"
 	if [ -x "$out" ]; then
 		return
 	fi
 	echo "tools: building $name from $pkg (first build of the stack takes ~15 minutes on 2 cores)" >&2
 	start=$(date +%s)
-	(cd "$here/$mod" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out.tmp" "$pkg")
-	mv "$out.tmp" "$out"
+	# A private temporary name, so that two builds at once cannot clobber
+	# each other's output; the rename makes the binary appear whole.
+	tmp="$out.tmp.$$"
+	trap 'rm -f "$tmp"' EXIT
+	(cd "$here/$mod" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp" "$pkg")
+	mv "$tmp" "$out"
+	trap - EXIT
 	echo "tools: built $name in $(($(date +%s) - start))s" >&2
 }
 
