@@ -22,6 +22,12 @@ var (
 	buildErr  error
 )
 
+// The version and commit the test binary is built with.
+const (
+	testVersion = "v0.0.0-test"
+	testCommit  = "c0ffee0"
+)
+
 // binary builds lanyard-agent once per test binary.
 func binary(t *testing.T) string {
 	t.Helper()
@@ -32,7 +38,11 @@ func binary(t *testing.T) string {
 			return
 		}
 		agentBin = filepath.Join(dir, "lanyard-agent")
-		out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput()
+		// The same -X flags as make build, so that a renamed variable breaks
+		// this test rather than the release.
+		ldflags := "-X github.com/lanyard-dev/lanyard/internal/cli.Version=" + testVersion +
+			" -X github.com/lanyard-dev/lanyard/internal/cli.Commit=" + testCommit
+		out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", agentBin, ".").CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}
@@ -124,4 +134,16 @@ func TestRunRevokesAndExitsZeroOnSIGTERM(t *testing.T) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+func TestVersionReportsWhatTheBuildStamped(t *testing.T) {
+	out, err := exec.Command(binary(t), "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lanyard-agent version: %v\n%s", err, out)
+	}
+	for _, want := range []string{"lanyard-agent " + testVersion, "commit " + testCommit, "go1."} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("lanyard-agent version printed %q, want %q in it", out, want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -82,5 +83,24 @@ func TestNewLoggerRefusesUnknownSettings(t *testing.T) {
 func TestEnvNameIsUpperSnakeCase(t *testing.T) {
 	if got := EnvName("vault-token-file"); got != "LANYARD_VAULT_TOKEN_FILE" {
 		t.Errorf("EnvName = %q", got)
+	}
+}
+
+func TestVersionPrintsVersionCommitAndGo(t *testing.T) {
+	defer func(v, c string) { Version, Commit = v, c }(Version, Commit)
+	Version, Commit = "v1.2.3", "abc1234"
+	cmd := NewVersionCommand("lanyard-test")
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs(nil)
+
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, want := range []string{"lanyard-test v1.2.3", "commit abc1234", runtime.Version()} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("version printed %q, want it to contain %q", out.String(), want)
+		}
 	}
 }
