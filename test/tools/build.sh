@@ -41,7 +41,7 @@ build() {
 	if [ -x "$out" ]; then
 		return
 	fi
-	echo "tools: building $name from $pkg (first build of the stack takes ~15 minutes on 2 cores)" >&2
+	echo "tools: building $name from $pkg (a cold build of every tool takes about 20-25 minutes on 2 cores)" >&2
 	start=$(date +%s)
 	# A private temporary name, so that two builds at once cannot clobber
 	# each other's output; the rename makes the binary appear whole.
