@@ -27,10 +27,16 @@ func agentContainer(cfg Config, req request, id identity) corev1.Container {
 		args = append(args, "--ttl="+req.ttl.String())
 	}
 	always := corev1.ContainerRestartPolicyAlways
+	// Written out even when unset, as Config promises: left empty, the API server would
+	// pick a policy from the image tag and the stored agent would not compare equal.
+	pull := corev1.PullPolicy(cfg.AgentImagePullPolicy)
+	if pull == "" {
+		pull = corev1.PullIfNotPresent
+	}
 	return corev1.Container{
 		Name:            AgentContainerName,
 		Image:           cfg.AgentImage,
-		ImagePullPolicy: corev1.PullPolicy(cfg.AgentImagePullPolicy),
+		ImagePullPolicy: pull,
 		Args:            args,
 		RestartPolicy:   &always,
 		Ports: []corev1.ContainerPort{{

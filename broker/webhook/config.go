@@ -8,8 +8,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// Names the injector reserves in every pod it mutates. A pod that already uses them
-// gets them replaced by the injector's own definitions.
+// Names the injector reserves in every pod it mutates. An init container or volume that
+// already uses them is replaced by the injector's own definition unless it is exactly
+// that; an app container named lanyard-agent gets the pod refused.
 //
 //nolint:gosec // G101: volume and container names, not credentials
 const (

@@ -19,7 +19,14 @@
 // The mutation converges: the injector computes what the pod must look like and patches
 // only differences, so a pod it already mutated yields an empty patch, and a reinvocation
 // after another webhook added a container only adds what is missing. The names
-// lanyard-agent, lanyard-token and lanyard-credential are reserved in injected pods.
+// lanyard-agent, lanyard-token and lanyard-credential are reserved in injected pods: an
+// agent or volume the pod brings under them is replaced whole unless it is exactly the
+// injector's, once the API server's defaults are accounted for.
+//
+// Pods in which another container could reach the agent's token are refused: those with
+// shareProcessNamespace or hostPID (the agent runs as the app's user, so /proc would
+// expose it), those with an explicit automountServiceAccountToken: true, and those whose
+// app containers mount lanyard-token or project a service account token of their own.
 //
 // The agent's health server listens on the pod IP (port 8099 by default) because the
 // kubelet probes the pod IP, not the agent's loopback default. Jobs complete normally:

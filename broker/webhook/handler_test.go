@@ -154,6 +154,11 @@ func FuzzDecodeReview(f *testing.F) {
 		`{"lanyard.dev/role":"pod-reader","lanyard.dev/containers":"a,b"}},` +
 		`"spec":{"containers":[{"name":"a"}]}}}}`))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}`))
+	own := fixturePod()
+	own.Spec.InitContainers = []corev1.Container{{Name: AgentContainerName, Image: "a:1",
+		SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{
+			Add: []corev1.Capability{"SYS_ADMIN"}}}}}
+	f.Add(reviewBody(f, own))
 	in, err := NewInjector(testConfig(), roleTable{"pod-reader": 3600e9})
 	if err != nil {
 		f.Fatal(err)

@@ -23,13 +23,14 @@ type RefusalCode string
 
 // Refusal codes.
 const (
-	RefusedAnnotation  RefusalCode = "annotation"     // malformed or unknown annotation
-	RefusedRole        RefusalCode = "unknown_role"   // role not in the catalog
-	RefusedTTL         RefusalCode = "ttl"            // above the role's maxTTL
-	RefusedTokenMount  RefusalCode = "token_mount"    // the pod mounts a token itself
-	RefusedConflict    RefusalCode = "conflict"       // a mount or port lanyard needs is taken
-	RefusedHostNetwork RefusalCode = "host_network"   // hostNetwork pods are not injected
-	RefusedIdentity    RefusalCode = "mixed_identity" // containers could not share the files
+	RefusedAnnotation       RefusalCode = "annotation"        // malformed or unknown annotation
+	RefusedRole             RefusalCode = "unknown_role"      // role not in the catalog
+	RefusedTTL              RefusalCode = "ttl"               // above the role's maxTTL
+	RefusedTokenMount       RefusalCode = "token_mount"       // the pod mounts a token itself
+	RefusedConflict         RefusalCode = "conflict"          // a name, mount or port is taken
+	RefusedHostNetwork      RefusalCode = "host_network"      // hostNetwork pods are refused
+	RefusedProcessNamespace RefusalCode = "process_namespace" // processes shared with the agent
+	RefusedIdentity         RefusalCode = "mixed_identity"    // no user or group in common
 )
 
 func refuse(code RefusalCode, format string, args ...any) error {

@@ -104,6 +104,12 @@ func TestMutationConverges(t *testing.T) {
 			p.Annotations[AnnotationTTL] = "30m"
 		},
 		"a pod without security context": func(p *corev1.Pod) { p.Spec.SecurityContext = nil },
+		"a pod that turned automount off itself": func(p *corev1.Pod) {
+			p.Spec.AutomountServiceAccountToken = ptr(false)
+			p.Spec.Volumes = p.Spec.Volumes[:1]
+			p.Spec.Containers[0].VolumeMounts = p.Spec.Containers[0].VolumeMounts[:1]
+			p.Spec.Containers[1].VolumeMounts = nil
+		},
 	}
 	for name, change := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -21,11 +21,8 @@ type plan struct {
 
 func (in *Injector) plan(pod *corev1.Pod, req request) (*plan, error) {
 	p := &plan{pod: pod, req: req, autoVolumes: map[string]bool{}, selected: map[string]bool{}}
-	if pod.Spec.HostNetwork {
-		return nil, refuse(RefusedHostNetwork,
-			"lanyard does not inject into pods with hostNetwork: true, "+
-				"where the agent's health port would open on the node; remove hostNetwork or "+
-				"the "+AnnotationRole+" annotation")
+	if err := checkPodSettings(pod); err != nil {
+		return nil, err
 	}
 	if err := p.scanVolumes(); err != nil {
 		return nil, err
@@ -51,11 +48,51 @@ func (in *Injector) plan(pod *corev1.Pod, req request) (*plan, error) {
 	return p, nil
 }
 
+// checkPodSettings refuses pod-wide settings under which the agent's token or health
+// port would not stay the agent's own.
+func checkPodSettings(pod *corev1.Pod) error {
+	spec := pod.Spec
+	switch {
+	case spec.HostNetwork:
+		return refuse(RefusedHostNetwork,
+			"lanyard does not inject into pods with hostNetwork: true, "+
+				"where the agent's health port would open on the node; remove hostNetwork or "+
+				"the %s annotation", AnnotationRole)
+	// The agent runs as the app's user so that the app can read the credential; in a
+	// shared process namespace that same user could read the agent's projected token
+	// through /proc/<pid>/root.
+	case spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace:
+		return refuse(RefusedProcessNamespace, "lanyard does not inject into pods with "+
+			"shareProcessNamespace: true: the agent runs as the app's user, so the other "+
+			"containers could read its token through /proc; remove shareProcessNamespace "+
+			"or the %s annotation", AnnotationRole)
+	case spec.HostPID:
+		return refuse(RefusedProcessNamespace, "lanyard does not inject into pods with "+
+			"hostPID: true: the agent runs as the app's user, so the app could read its "+
+			"token through /proc; remove hostPID or the %s annotation", AnnotationRole)
+	// False is what the injector writes, so only an explicit true is the author's.
+	case spec.AutomountServiceAccountToken != nil && *spec.AutomountServiceAccountToken:
+		return refuse(RefusedTokenMount, "the pod sets automountServiceAccountToken: true, "+
+			"which mounts a Kubernetes API token into every container; lanyard delivers "+
+			"the credential itself: remove automountServiceAccountToken (lanyard sets it to "+
+			"false) or remove the %s annotation", AnnotationRole)
+	}
+	for _, c := range spec.Containers {
+		if c.Name == AgentContainerName {
+			return refuse(RefusedConflict, "container name %s is reserved for the lanyard "+
+				"agent, which the injector adds as an init container: rename the container",
+				AgentContainerName)
+		}
+	}
+	return nil
+}
+
 func (p *plan) scanVolumes() error {
 	for _, v := range p.pod.Spec.Volumes {
 		switch {
 		case v.Name == TokenVolumeName || v.Name == CredentialVolumeName:
-			// The injector's own; replaced by its definition below.
+			// A reserved name: volumeOps replaces the volume unless it already is exactly
+			// the injector's, so whatever the author defined under it does not survive.
 		case isAutoTokenVolume(v):
 			p.autoVolumes[v.Name] = true
 		case hasTokenProjection(v):
@@ -144,7 +181,8 @@ func (p *plan) ops(cfg Config) ([]Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a := p.pod.Spec.AutomountServiceAccountToken; a == nil || *a {
+	// An explicit true was refused in plan.
+	if p.pod.Spec.AutomountServiceAccountToken == nil {
 		ops = append(ops, add("/spec/automountServiceAccountToken", false))
 	}
 	ops = append(ops, p.volumeOps(cfg)...)
@@ -189,7 +227,7 @@ func (p *plan) volumeOps(cfg Config) []Op {
 	for _, want := range []corev1.Volume{tokenVolume(cfg), credentialVolume(cfg)} {
 		j := volumeIndex(kept, want.Name)
 		switch {
-		case j >= 0 && covers(kept[j], want):
+		case j >= 0 && sameVolume(kept[j], want):
 		case j >= 0:
 			ops = append(ops, replace(fmt.Sprintf("/spec/volumes/%d", j), want))
 		case !present:
@@ -248,7 +286,7 @@ func (p *plan) mounts(c corev1.Container) []corev1.VolumeMount {
 		case p.autoVolumes[m.Name]:
 		case m.Name != CredentialVolumeName:
 			out = append(out, m)
-		case p.selected[c.Name] && !found && covers(m, want):
+		case p.selected[c.Name] && !found && sameMount(m, want):
 			out = append(out, m)
 			found = true
 		}
@@ -259,6 +297,10 @@ func (p *plan) mounts(c corev1.Container) []corev1.VolumeMount {
 	return out
 }
 
+// agentOps puts the injector's agent first among the init containers. An init container
+// already named lanyard-agent is kept only when it is the injector's agent in every field
+// (see sameContainer); otherwise it is replaced whole, so that a pod cannot run its own
+// variant of the agent with the lanyard token.
 func (p *plan) agentOps(cfg Config) []Op {
 	want := agentContainer(cfg, p.req, p.id)
 	inits := p.pod.Spec.InitContainers
@@ -270,7 +312,7 @@ func (p *plan) agentOps(cfg Config) []Op {
 		}
 	}
 	switch {
-	case k == 0 && covers(inits[0], want):
+	case k == 0 && sameContainer(inits[0], want):
 		return nil
 	case k == 0:
 		return []Op{replace("/spec/initContainers/0", want)}

@@ -59,6 +59,32 @@ func TestMutateRefusesWithWhatToChange(t *testing.T) {
 		}, "container app declares port 8099"},
 		{"a host network pod is refused", func(p *corev1.Pod) { p.Spec.HostNetwork = true },
 			"hostNetwork: true"},
+		{"a pod sharing its process namespace is refused", func(p *corev1.Pod) {
+			p.Spec.ShareProcessNamespace = ptr(true)
+		}, "could read its token through /proc; remove shareProcessNamespace or the " +
+			"lanyard.dev/role annotation"},
+		{"a pod in the host's process namespace is refused", func(p *corev1.Pod) {
+			p.Spec.HostPID = true
+		}, "remove hostPID or the lanyard.dev/role annotation"},
+		{"a pod asking for the automounted token is refused", func(p *corev1.Pod) {
+			p.Spec.AutomountServiceAccountToken = ptr(true)
+		}, "the pod sets automountServiceAccountToken: true, which mounts a Kubernetes API " +
+			"token into every container; lanyard delivers the credential itself: remove " +
+			"automountServiceAccountToken"},
+		{"an app container under the agent's name is refused", func(p *corev1.Pod) {
+			p.Spec.Containers[1].Name = AgentContainerName
+		}, "container name lanyard-agent is reserved for the lanyard agent"},
+		{"an app init container mounting the agent's token is refused", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "s:1",
+				VolumeMounts: []corev1.VolumeMount{{Name: TokenVolumeName, MountPath: "/t"}}}}
+		}, "container setup mounts volume lanyard-token, which only the lanyard agent may mount"},
+		{"an app mounting its own volume under the token's name is refused", func(p *corev1.Pod) {
+			v := autoVolume()
+			v.Name = TokenVolumeName
+			p.Spec.Volumes = append(p.Spec.Volumes, v)
+			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts,
+				corev1.VolumeMount{Name: TokenVolumeName, MountPath: "/api"})
+		}, "container app mounts volume lanyard-token, which only the lanyard agent may mount"},
 		{"containers of different users without a shared group are refused", func(p *corev1.Pod) {
 			p.Spec.SecurityContext = nil
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(1))}
