@@ -4,7 +4,8 @@
 //	go run ./deploy/images -out dist -version v1.2.3 bin/lanyard-broker bin/lanyard-agent
 //
 // writes dist/lanyard-broker.tar and dist/lanyard-agent.tar: each an OCI image layout
-// that is also a `docker save` archive (see WriteArchive).
+// that is also a `docker save` archive (see WriteArchive). Without -version the tag is the
+// Helm chart's appVersion, the tag the chart's image defaults name.
 package main
 
 import (
@@ -15,26 +16,54 @@ import (
 	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"sigs.k8s.io/yaml"
 )
 
 func main() {
 	out := flag.String("out", "dist", "directory for the image tarballs")
 	repo := flag.String("repo", "ghcr.io/lanyard-dev", "registry and path the image names start with")
-	version := flag.String("version", "dev", "image tag")
+	version := flag.String("version", "", "image tag; empty: the appVersion of -chart")
+	chart := flag.String("chart", "deploy/helm/lanyard/Chart.yaml", "Chart.yaml whose appVersion is the default tag")
 	arch := flag.String("arch", runtime.GOARCH, "architecture the binaries were built for")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: images [flags] BINARY...")
 		os.Exit(2)
 	}
+	tag, err := imageTag(*version, *chart)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "images:", err)
+		os.Exit(1)
+	}
 	for _, bin := range flag.Args() {
-		path, err := write(*out, *repo, *version, *arch, bin)
+		path, err := write(*out, *repo, tag, *arch, bin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "images:", err)
 			os.Exit(1)
 		}
 		fmt.Fprintln(os.Stdout, path)
 	}
+}
+
+// imageTag is version, or when that is empty the appVersion of the chart at chartFile.
+func imageTag(version, chartFile string) (string, error) {
+	if version != "" {
+		return version, nil
+	}
+	data, err := os.ReadFile(filepath.Clean(chartFile))
+	if err != nil {
+		return "", fmt.Errorf("read chart for the default tag: %w", err)
+	}
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(data, &chart); err != nil {
+		return "", fmt.Errorf("parse %s: %w", chartFile, err)
+	}
+	if chart.AppVersion == "" {
+		return "", fmt.Errorf("%s has no appVersion; pass -version", chartFile)
+	}
+	return chart.AppVersion, nil
 }
 
 // write builds the image of bin and writes it to out/<name>.tar tagged repo/name:version.

@@ -12,13 +12,19 @@
 #   KUBERNETES_CA_FILE      PEM file of the API server's CA
 #   ENGINE_JWT_FILE         token of the service account the secrets engine acts as,
 #                           bound to the ClusterRole in vault-engine-rbac.yaml
-# Optional:
-#   LANYARD_MOUNT           secrets engine mount (kubernetes)
-#   LANYARD_AUTH_MOUNT      auth method mount (kubernetes)
-#   LANYARD_NAMESPACE       namespace of the broker (lanyard-system)
-#   LANYARD_SERVICE_ACCOUNT service account of the broker (lanyard-broker)
-#   LANYARD_AUDIENCE        audience the broker's login token must carry; set it when the
-#                           broker logs in with a projected token of its own audience
+# Optional (the defaults match `helm install lanyard deploy/helm/lanyard -n lanyard`):
+#   LANYARD_MOUNT           secrets engine mount (kubernetes; the chart's vault.mount)
+#   LANYARD_AUTH_MOUNT      auth method mount (kubernetes; vault.authMount)
+#   LANYARD_NAMESPACE       namespace of the broker (lanyard; the release namespace)
+#   LANYARD_SERVICE_ACCOUNT service account of the broker (lanyard-broker; the chart names
+#                           it <fullname>-broker, see README)
+#   LANYARD_VAULT_ROLE      auth role the broker logs in with (lanyard-broker; vault.role)
+#   LANYARD_AUDIENCE        audience the broker's login token must carry (vault;
+#                           vault.audience). Set it empty to check no audience, for a broker
+#                           that logs in with a token of the API server's audience.
+#   LANYARD_TOKEN_REVIEWER_JWT_FILE
+#                           token Vault calls the TokenReview API with (see README); unset:
+#                           Vault's own token when it runs in a pod, else the broker's
 #   LANYARD_TOKEN_TTL       lifetime of the broker's Vault token (1h)
 set -euo pipefail
 
@@ -27,9 +33,11 @@ set -euo pipefail
 : "${ENGINE_JWT_FILE:?set ENGINE_JWT_FILE to the secrets engine service account token file}"
 mount=${LANYARD_MOUNT:-kubernetes}
 auth_mount=${LANYARD_AUTH_MOUNT:-kubernetes}
-namespace=${LANYARD_NAMESPACE:-lanyard-system}
+namespace=${LANYARD_NAMESPACE:-lanyard}
 account=${LANYARD_SERVICE_ACCOUNT:-lanyard-broker}
-audience=${LANYARD_AUDIENCE:-}
+role=${LANYARD_VAULT_ROLE:-lanyard-broker}
+audience=${LANYARD_AUDIENCE-vault} # unset: vault; set and empty: no audience check
+reviewer_jwt_file=${LANYARD_TOKEN_REVIEWER_JWT_FILE:-}
 token_ttl=${LANYARD_TOKEN_TTL:-1h}
 
 step() { echo "vault-setup: $*" >&2; }
@@ -57,19 +65,20 @@ fi
 step "configuring auth/$auth_mount/config"
 vault write "auth/$auth_mount/config" \
 	kubernetes_host="$KUBERNETES_HOST" \
-	kubernetes_ca_cert=@"$KUBERNETES_CA_FILE" >/dev/null
+	kubernetes_ca_cert=@"$KUBERNETES_CA_FILE" \
+	${reviewer_jwt_file:+token_reviewer_jwt=@"$reviewer_jwt_file"} >/dev/null
 
 step "writing policy lanyard-broker"
 lanyard-broker vault policy --mount "$mount" --auth-mount "$auth_mount" |
 	vault policy write lanyard-broker - >/dev/null
 
-step "writing auth role auth/$auth_mount/role/lanyard-broker for $namespace/$account"
-vault write "auth/$auth_mount/role/lanyard-broker" \
+step "writing auth role auth/$auth_mount/role/$role for $namespace/$account, audience '$audience'"
+vault write "auth/$auth_mount/role/$role" \
 	bound_service_account_names="$account" \
 	bound_service_account_namespaces="$namespace" \
-	${audience:+audience="$audience"} \
+	audience="$audience" \
 	token_policies=lanyard-broker \
 	token_ttl="$token_ttl" \
 	token_max_ttl=24h >/dev/null
 
-step "done; the broker logs in with --vault-auth kubernetes --vault-role lanyard-broker"
+step "done; the broker logs in with --vault-auth kubernetes --vault-role $role"

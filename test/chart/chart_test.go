@@ -181,6 +181,15 @@ func TestContradictoryValuesFailWithAMessage(t *testing.T) {
 			"webhook.brokerCA.clusterTrustBundle=b", "has no effect with webhook.enabled=false"},
 		{"an unknown value", "brokr.replicas=2", "additional properties 'brokr' not allowed"},
 		{"an unknown validation action", "enforcement.validationActions={Block}", "validationActions"},
+		{"Deny with Warn", "enforcement.validationActions={Warn,Deny}", "refuses Deny together with Warn"},
+		{"an agent token under 10m", "webhook.agent.tokenExpiration=9m59s", "at least 10m"},
+		{"an agent token in seconds under 10m", "webhook.agent.tokenExpiration=599s", "at least 10m"},
+		{"the broker's health and metrics on one port", "broker.metricsPort=8081",
+			"broker.healthPort and broker.metricsPort are both port 8081"},
+		{"all broker ports equal", "broker.port=9000,broker.healthPort=9000,broker.metricsPort=9000",
+			"are both port 9000"},
+		{"the webhook's ports equal", "webhook.healthPort=9443",
+			"webhook.healthPort and webhook.port are both port 9443"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,6 +198,23 @@ func TestContradictoryValuesFailWithAMessage(t *testing.T) {
 				t.Errorf("error = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestValuesAtTheLimitsRender(t *testing.T) {
+	for _, set := range []string{
+		"webhook.agent.tokenExpiration=10m",
+		"webhook.agent.tokenExpiration=600s",
+		"webhook.agent.tokenExpiration=1h0m0s",
+		"enforcement.validationActions={Warn,Audit}",
+		"enforcement.validationActions={Deny,Audit}",
+		// Broker and webhook are separate pods: the same health port in each is fine.
+		"broker.healthPort=8081,webhook.healthPort=8081",
+		"webhook.enabled=false,enforcement.enabled=false,webhook.port=8443,webhook.healthPort=8443",
+	} {
+		if _, err := helm(t, "template", "lanyard", chartDir, "--set", set); err != nil {
+			t.Errorf("--set %s: %v", set, err)
+		}
 	}
 }
 

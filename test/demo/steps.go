@@ -67,6 +67,10 @@ func (d *demo) configureVault(ctx context.Context) error {
 		"KUBERNETES_HOST=" + d.stack.APIServerURL,
 		"KUBERNETES_CA_FILE=" + d.stack.CAPath(),
 		"ENGINE_JWT_FILE=" + engineJWT,
+		"LANYARD_NAMESPACE=" + brokerNS,
+		// Vault runs outside the cluster with no reviewer token of its own, so it reviews
+		// the broker's token with that token: it must carry the API server's audience.
+		"LANYARD_AUDIENCE=",
 		"PATH=" + d.cfg.BinDir + ":" + d.stack.BinDir + ":" + os.Getenv("PATH"),
 		"HOME=" + d.dir,
 	}

@@ -43,4 +43,44 @@ from the catalog ConfigMap, which every install renders.
 {{- if ne (toString $v.catalog.kind) "RoleCatalog" }}
 {{- fail "catalog.kind must be RoleCatalog (catalog is the catalog file itself)" }}
 {{- end }}
+{{- $actions := $v.enforcement.validationActions }}
+{{- if and (has "Deny" $actions) (has "Warn" $actions) }}
+{{- fail "enforcement.validationActions: the API server refuses Deny together with Warn (a denied request gets its message already); use [Deny], [Deny, Audit] or [Warn, Audit]" }}
+{{- end }}
+{{- $expiry := $v.webhook.agent.tokenExpiration }}
+{{- if lt (include "lanyard.durationSeconds" $expiry | atoi) 600 }}
+{{- fail (printf "webhook.agent.tokenExpiration %s: Kubernetes projects tokens for at least 10m, and the webhook refuses to start below that" $expiry) }}
+{{- end }}
+{{- include "lanyard.distinctPorts" (dict "broker.port" $v.broker.port "broker.healthPort" $v.broker.healthPort "broker.metricsPort" $v.broker.metricsPort) }}
+{{- if $v.webhook.enabled }}
+{{- include "lanyard.distinctPorts" (dict "webhook.port" $v.webhook.port "webhook.healthPort" $v.webhook.healthPort) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds in a duration of the form values.schema.json admits: whole numbers of h, m and s, as
+in 1h30m or 600s (Go's time.ParseDuration reads the same string in the webhook).
+*/}}
+{{- define "lanyard.durationSeconds" -}}
+{{- $unit := dict "h" 3600 "m" 60 "s" 1 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+[hms]" (toString .) -1 }}
+{{- $total = add $total (mul (regexFind "[0-9]+" . | atoi) (get $unit (regexFind "[hms]" .))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/*
+Fails when two of the ports one pod listens on are equal; the second listener could not bind.
+Call with a dict of value name to port.
+*/}}
+{{- define "lanyard.distinctPorts" -}}
+{{- $seen := dict }}
+{{- range $name, $port := . }}
+{{- $key := toString (int $port) }}
+{{- with get $seen $key }}
+{{- fail (printf "%s and %s are both port %s; one pod listens on both, so give each its own port" . $name $key) }}
+{{- end }}
+{{- $_ := set $seen $key $name }}
+{{- end }}
 {{- end }}
