@@ -91,7 +91,13 @@ func TestOnceExitsOneWithTheBrokersReasonWhenDenied(t *testing.T) {
 	}
 }
 
-func TestRunRevokesAndExitsZeroOnSIGTERM(t *testing.T) {
+func TestRunRevokesAndExitsZeroOnSIGTERMOrSIGINT(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) { testRunStopsOn(t, sig) })
+	}
+}
+
+func testRunStopsOn(t *testing.T, sig syscall.Signal) {
 	f := newFixture(t)
 	cmd, out := f.command(t, "run", "--health-addr", "127.0.0.1:0", "--clear-on-exit")
 	if err := cmd.Start(); err != nil {
@@ -105,7 +111,7 @@ func TestRunRevokesAndExitsZeroOnSIGTERM(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -113,11 +119,11 @@ func TestRunRevokesAndExitsZeroOnSIGTERM(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("run exited with %v after SIGTERM\n%s", err, out)
+			t.Fatalf("run exited with %v after %v\n%s", err, sig, out)
 		}
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("run did not exit 20s after SIGTERM\n%s", out)
+		t.Fatalf("run did not exit 20s after %v\n%s", sig, out)
 	}
 	calls := f.broker.Calls()
 	if last := calls[len(calls)-1]; last.Method != "RevokeCredential" || last.ID != "cred-1" {
