@@ -5,6 +5,8 @@ SHELL := /usr/bin/env bash
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# Tag of `make images`; empty: the chart's appVersion, which the chart's image defaults name.
+IMAGE_TAG ?=
 LDFLAGS := -s -w -X github.com/lanyard-dev/lanyard/internal/cli.Version=$(VERSION) \
 	-X github.com/lanyard-dev/lanyard/internal/cli.Commit=$(COMMIT)
 
@@ -42,7 +44,12 @@ proto: ## Regenerate the gRPC code from proto/ with the pinned buf.
 
 .PHONY: proto-check
 proto-check: proto ## Fail when the committed generated code is stale.
-	@git diff --exit-code -- proto || { echo "proto: generated code is stale; run make proto and commit" >&2; exit 1; }
+	@changes=$$(git status --porcelain -- proto); \
+	if [ -n "$$changes" ]; then \
+		printf '%s\n' "$$changes" >&2; \
+		echo "proto: generated code is stale or not committed; run make proto and commit" >&2; \
+		exit 1; \
+	fi
 
 .PHONY: vet
 vet: ## Run go vet, with and without the integration tests.
@@ -72,7 +79,7 @@ clean: ## Remove build output.
 
 .PHONY: images
 images: build ## Build dist/lanyard-broker.tar and dist/lanyard-agent.tar (scratch, non-root, no daemon).
-	$(GO) run ./deploy/images -out dist -version $(VERSION) bin/lanyard-broker bin/lanyard-agent
+	$(GO) run ./deploy/images -out dist $(if $(IMAGE_TAG),-version $(IMAGE_TAG)) bin/lanyard-broker bin/lanyard-agent
 
 .PHONY: chart-lint
 chart-lint: ## Lint and render the Helm chart with default values and with every feature on.

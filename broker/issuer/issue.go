@@ -27,16 +27,23 @@ type Lease struct {
 	ExpiresAt      time.Time
 }
 
-// revokeTimeout bounds one revocation; Vault deletes the generated objects
-// through its throttled Kubernetes client before it answers.
+// revokeTimeout bounds one revocation once it has a slot; Vault deletes
+// the generated objects through its throttled Kubernetes client before it
+// answers.
 const revokeTimeout = 30 * time.Second
 
 // Issue reads creds/lanyard-<role.Name> for namespace with ttl (and
 // audiences, cluster_role_binding from the grant). Never retried (a retry
 // could mint an orphan). Without a valid Vault token it fails at once with
-// ErrUnavailable. At most Config.MaxInFlight calls run at once; the
-// others wait for a slot as long as ctx allows. A zero ttl means the role's
-// default.
+// ErrUnavailable. A zero ttl means the role's default.
+//
+// Issue waits for one of the Config.MaxInFlight slots as long as ctx
+// allows; a caller that gives up while waiting makes no Vault call. Once
+// the creds call is sent it no longer follows ctx: Vault may mint whether
+// or not anyone still listens, and only its answer names the lease to
+// revoke. The call then runs until Vault answers or Config.Timeout passes,
+// and Issue returns the lease even if ctx ended meanwhile: the caller must
+// check ctx and revoke a credential it can no longer hand out.
 func (i *Issuer) Issue(
 	ctx context.Context,
 	role *catalog.Role,
@@ -50,22 +57,52 @@ func (i *Issuer) Issue(
 	if err != nil {
 		return nil, fmt.Errorf("creds request: %w", err)
 	}
-	select {
-	case i.sem <- struct{}{}:
-		defer func() { <-i.sem }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: waiting for a free vault slot: %w", ErrUnavailable, ctx.Err())
+	release, err := i.acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, i.cfg.Timeout)
+	defer release()
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.cfg.Timeout)
 	defer cancel()
 	started := i.clock.Now()
-	resp, err := i.client.Logical().WriteRawWithContext(ctx, i.credsPath(role.Name), body)
+	resp, err := i.client.Logical().WriteRawWithContext(callCtx, i.credsPath(role.Name), body)
 	if err != nil {
 		closeBody(resp)
 		return nil, classify("creds", err)
 	}
 	defer closeBody(resp)
 	return parseLease(resp.Body, started)
+}
+
+// acquire takes one of the slots that cap the calls this broker has in
+// Vault's secrets engine at once, waiting as long as ctx allows, and
+// returns the function that gives it back. A ctx that has ended gets no
+// slot, even when one is free.
+//
+// Creds calls and revocations share the slots: both end in Vault's
+// Kubernetes client, which throttles itself (about 5 requests/s per
+// mount), and a revocation of a generated account costs it more requests
+// than a mint. Separate caps would only move the queue into Vault, where
+// waiting callers cannot give up.
+func (i *Issuer) acquire(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, slotError(err)
+	}
+	select {
+	case i.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, slotError(ctx.Err())
+	}
+	// select picks at random when both are ready.
+	if err := ctx.Err(); err != nil {
+		<-i.sem
+		return nil, slotError(err)
+	}
+	return func() { <-i.sem }, nil
+}
+
+func slotError(err error) error {
+	return fmt.Errorf("%w: waiting for a free vault slot: %w", ErrUnavailable, err)
 }
 
 // credsRequest is the body of a creds call.
@@ -141,7 +178,10 @@ func tokenExpiry(token string) (time.Time, bool) {
 
 // Revoke revokes the lease; an unknown/expired lease is success. Only
 // leases of this mount's lanyard roles are accepted, which the policy
-// enforces too: the lease id goes into the request path.
+// enforces too: the lease id goes into the request path. Like Issue, it
+// waits for a slot as long as ctx allows (see acquire), then gives Vault
+// at most revokeTimeout; unlike Issue, the call follows ctx: a revocation
+// cut short can simply be asked for again.
 //
 // Vault deletes the account, role and binding it generated, so the token
 // stops working (after the API server's ~10 s authentication cache). A
@@ -155,6 +195,11 @@ func (i *Issuer) Revoke(ctx context.Context, leaseID string) error {
 	if err := i.Ready(); err != nil {
 		return err
 	}
+	release, err := i.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
 	resp, err := i.client.Logical().WriteRawWithContext(ctx, "sys/leases/revoke/"+leaseID, nil)

@@ -130,13 +130,98 @@ func TestIssueRunsAtMostMaxInFlightCallsAtOnce(t *testing.T) {
 }
 
 func TestIssueWaitingForASlotGivesUpWithTheContext(t *testing.T) {
-	i := newTestIssuer(t, "http://127.0.0.1:1", func(c *Config) { c.MaxInFlight = 1 })
-	i.sem <- struct{}{}
+	cases := []struct {
+		name    string
+		occupy  bool // every slot is taken
+		timeout time.Duration
+	}{
+		{"a caller that leaves while every slot is taken", true, 50 * time.Millisecond},
+		{"a caller gone before it asks, even with a free slot", false, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeVault(t)
+			f.creds = credsAnswer(fakeJWT(time.Now().Add(time.Hour)), 600)
+			i := newTestIssuer(t, f.srv.URL, func(c *Config) { c.MaxInFlight = 1 })
+			if c.occupy {
+				i.sem <- struct{}{}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+			defer cancel()
+			_, err := i.Issue(ctx, testRole("reader", podReadGrant()), "team-a", 0)
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), "free vault slot") {
+				t.Errorf("Issue = %v, want unavailable while waiting for a slot", err)
+			}
+			if f.total() != 0 {
+				t.Errorf("requests = %v, want none", f.requests)
+			}
+			if len(i.sem) != map[bool]int{true: 1}[c.occupy] {
+				t.Errorf("%d slots held after Issue gave up", len(i.sem))
+			}
+		})
+	}
+}
+
+// TestIssueReturnsTheLeaseOfACallerThatLeftDuringTheCall: Vault minted,
+// so the lease must reach the caller, which revokes it.
+func TestIssueReturnsTheLeaseOfACallerThatLeftDuringTheCall(t *testing.T) {
+	f := newFakeVault(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := i.Issue(ctx, testRole("reader", podReadGrant()), "team-a", 0)
-	if err == nil || !strings.Contains(err.Error(), "free vault slot") {
-		t.Fatalf("Issue = %v", err)
+	defer cancel()
+	f.creds = func(w http.ResponseWriter, r *http.Request, body map[string]any) {
+		cancel()
+		time.Sleep(20 * time.Millisecond) // a client still tied to ctx gives up now
+		credsAnswer(fakeJWT(time.Now().Add(time.Hour)), 600)(w, r, body)
+	}
+	i := newTestIssuer(t, f.srv.URL, nil)
+	lease, err := i.Issue(ctx, testRole("reader", podReadGrant()), "team-a", 0)
+	if err != nil || lease.ID != "kubernetes/creds/lanyard-reader/AbC123" {
+		t.Fatalf("Issue = %+v, %v; want the minted lease", lease, err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the caller never left")
+	}
+}
+
+func TestIssueCallIsStillBoundedByTheTimeout(t *testing.T) {
+	f := newFakeVault(t)
+	f.creds = func(w http.ResponseWriter, r *http.Request, body map[string]any) {
+		<-r.Context().Done()
+	}
+	i := newTestIssuer(t, f.srv.URL, func(c *Config) { c.Timeout = 50 * time.Millisecond })
+	_, err := i.Issue(context.Background(), testRole("reader", podReadGrant()), "team-a", 0)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("Issue = %v, want a timeout", err)
+	}
+}
+
+// TestRevokeSharesTheSlotsOfIssue: a revocation waits for a slot as a creds
+// call does, and gives up with its context without calling Vault.
+func TestRevokeSharesTheSlotsOfIssue(t *testing.T) {
+	f := newFakeVault(t)
+	i := newTestIssuer(t, f.srv.URL, func(c *Config) { c.MaxInFlight = 1 })
+	i.sem <- struct{}{}
+	const lease = "kubernetes/creds/lanyard-reader/AbC123"
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := i.Revoke(ctx, lease); !errors.Is(err, ErrUnavailable) ||
+		!strings.Contains(err.Error(), "free vault slot") {
+		t.Errorf("Revoke with every slot taken = %v, want unavailable", err)
+	}
+	if f.total() != 0 {
+		t.Fatalf("requests = %v, want none while every slot is taken", f.requests)
+	}
+	done := make(chan error)
+	go func() { done <- i.Revoke(context.Background(), lease) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Revoke returned %v before a slot was free", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	<-i.sem
+	if err := <-done; err != nil || f.count("PUT /v1/sys/leases/revoke/"+lease) != 1 {
+		t.Fatalf("Revoke once a slot was free = %v, requests %v", err, f.requests)
 	}
 }
 

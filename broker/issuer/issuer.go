@@ -45,7 +45,7 @@ type Config struct {
 	JWTFile     string        // broker's own SA token file, re-read at each login (kubernetes auth)
 	TokenFile   string        // Vault token file (token auth), re-read when it changes
 	CACertFile  string        // optional Vault TLS CA
-	MaxInFlight int           // cap on concurrent Vault creds calls; default 8
+	MaxInFlight int           // cap on concurrent Vault creds and revoke calls; default 8
 	Timeout     time.Duration // per creds call; default 60s (Vault's engine queues at ~5 req/s)
 	Logger      *slog.Logger
 }

@@ -7,9 +7,25 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
+
+// TestBrokerTokenHoldsOnlyTheLanyardPolicy: every other integration test
+// of the issuer runs with this token, so they show that the policy of
+// `lanyard-broker vault policy` alone suffices, without Vault's default
+// policy.
+func TestBrokerTokenHoldsOnlyTheLanyardPolicy(t *testing.T) {
+	env := sharedBroker(t)
+	secret, err := env.issuer.client.Auth().Token().LookupSelfWithContext(context.Background())
+	must(t, err)
+	policies, err := secret.TokenPolicies()
+	must(t, err)
+	if !slices.Equal(policies, []string{brokerPolicy}) {
+		t.Errorf("the broker's Vault token has policies %v, want only %s", policies, brokerPolicy)
+	}
+}
 
 // TestRunRenewsAndLogsInAgainAgainstVault gives the broker a 6 s token that
 // may live 12 s: Run must renew it (renew-self allowed by the policy) and,
@@ -25,6 +41,7 @@ func TestRunRenewsAndLogsInAgainAgainstVault(t *testing.T) {
 			"bound_service_account_names":      []string{brokerAccount},
 			"bound_service_account_namespaces": []string{brokerNamespace},
 			"token_policies":                   []string{brokerPolicy},
+			"token_no_default_policy":          true,
 			"token_ttl":                        "6s",
 			"token_max_ttl":                    "12s",
 		})

@@ -128,7 +128,10 @@ func configureVaultForBroker(ctx context.Context, s *harness.Stack) error {
 		"bound_service_account_names":      []string{brokerAccount},
 		"bound_service_account_namespaces": []string{brokerNamespace},
 		"token_policies":                   []string{brokerPolicy},
-		"token_ttl":                        "1h",
+		// Without Vault's default policy the tests prove that the lanyard
+		// policy alone is enough.
+		"token_no_default_policy": true,
+		"token_ttl":               "1h",
 	})
 	return err
 }

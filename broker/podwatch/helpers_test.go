@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/lanyard-dev/lanyard/broker/audit"
 )
 
 // fakeRevoker records the leases it is asked to revoke and fails those in
@@ -77,6 +80,7 @@ type testEnv struct {
 	client   *fake.FakeMetadataClient
 	rev      *fakeRevoker
 	logs     *syncBuffer
+	audit    *syncBuffer
 	metrics  *prometheus.Registry
 	watching chan struct{}
 }
@@ -88,7 +92,8 @@ func newTestEnv(t *testing.T, cfg Config, pods ...runtime.Object) *testEnv {
 		t.Fatal(err)
 	}
 	e := &testEnv{client: fake.NewSimpleMetadataClient(scheme, pods...),
-		rev: &fakeRevoker{}, logs: &syncBuffer{}, metrics: prometheus.NewRegistry(),
+		rev: &fakeRevoker{}, logs: &syncBuffer{}, audit: &syncBuffer{},
+		metrics:  prometheus.NewRegistry(),
 		watching: make(chan struct{})}
 	var once sync.Once
 	e.client.PrependWatchReactor("pods", func(a clienttesting.Action) (bool, watch.Interface, error) {
@@ -101,6 +106,7 @@ func newTestEnv(t *testing.T, cfg Config, pods ...runtime.Object) *testEnv {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return t0 }
 	}
+	cfg.Audit = audit.New(e.audit, cfg.Now)
 	w, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -180,5 +186,42 @@ func podMeta(ns, name, uid string) *metav1.PartialObjectMetadata {
 }
 
 func podOf(p *metav1.PartialObjectMetadata) Pod {
-	return Pod{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name}
+	return Pod{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, ServiceAccount: "app"}
+}
+
+// leaseOf is a lease of role reader that acts in team-a; its credential id
+// and token id are derived from id.
+func leaseOf(id string, expires time.Time) Lease {
+	return Lease{ID: id, CredentialID: "cred-" + id, Role: "reader", Namespace: "team-a",
+		TokenID: "jti-" + id, ExpiresAt: expires}
+}
+
+// leaseIDs returns the ids of leases, sorted.
+func leaseIDs(leases []Lease) []string {
+	ids := make([]string, 0, len(leases))
+	for _, l := range leases {
+		ids = append(ids, l.ID)
+	}
+	slices.Sort(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	return ids
+}
+
+// auditEvents decodes the audit lines written so far.
+func (e *testEnv) auditEvents(t *testing.T) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	for _, line := range strings.Split(strings.TrimSpace(e.audit.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev audit.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		out = append(out, ev)
+	}
+	return out
 }

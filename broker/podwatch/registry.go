@@ -8,15 +8,27 @@ import (
 // Pod names the pod a credential was issued to. UID is what identifies it:
 // a pod deleted and created again under the same name is another pod.
 type Pod struct {
-	UID       string
-	Namespace string
-	Name      string
+	UID            string
+	Namespace      string
+	Name           string
+	ServiceAccount string
 }
 
-// podLeases are the live leases of one pod, by lease id, with their expiry.
+// Lease is one credential a pod holds: what revoking it needs, and what
+// its audit line records.
+type Lease struct {
+	ID           string // Vault lease id
+	CredentialID string // the id the pod received
+	Role         string
+	Namespace    string // where the credential acts
+	TokenID      string // JTI of the caller token it was issued for
+	ExpiresAt    time.Time
+}
+
+// podLeases are the live leases of one pod, by lease id.
 type podLeases struct {
 	pod    Pod
-	leases map[string]time.Time
+	leases map[string]Lease
 }
 
 // registry holds the live leases of each pod this process issued. A lease
@@ -30,16 +42,16 @@ func newRegistry() *registry {
 	return &registry{pods: map[string]*podLeases{}}
 }
 
-// add remembers that pod holds leaseID until expires.
-func (r *registry) add(pod Pod, leaseID string, expires time.Time) {
+// add remembers that pod holds lease until it expires.
+func (r *registry) add(pod Pod, lease Lease) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.pods[pod.UID]
 	if !ok {
-		p = &podLeases{pod: pod, leases: map[string]time.Time{}}
+		p = &podLeases{pod: pod, leases: map[string]Lease{}}
 		r.pods[pod.UID] = p
 	}
-	p.leases[leaseID] = expires
+	p.leases[lease.ID] = lease
 }
 
 // remove forgets one lease of the pod with uid.
@@ -58,7 +70,7 @@ func (r *registry) remove(uid, leaseID string) {
 
 // take forgets the pod with uid and returns it with its leases still alive
 // at now; ok is false when the pod holds none.
-func (r *registry) take(uid string, now time.Time) (pod Pod, leaseIDs []string, ok bool) {
+func (r *registry) take(uid string, now time.Time) (pod Pod, leases []Lease, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, found := r.pods[uid]
@@ -66,12 +78,12 @@ func (r *registry) take(uid string, now time.Time) (pod Pod, leaseIDs []string, 
 		return Pod{}, nil, false
 	}
 	delete(r.pods, uid)
-	for id, expires := range p.leases {
-		if now.Before(expires) {
-			leaseIDs = append(leaseIDs, id)
+	for _, l := range p.leases {
+		if now.Before(l.ExpiresAt) {
+			leases = append(leases, l)
 		}
 	}
-	return p.pod, leaseIDs, len(leaseIDs) > 0
+	return p.pod, leases, len(leases) > 0
 }
 
 // prune drops the leases expired at now, and the pods left with none.
@@ -79,8 +91,8 @@ func (r *registry) prune(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for uid, p := range r.pods {
-		for id, expires := range p.leases {
-			if !now.Before(expires) {
+		for id, l := range p.leases {
+			if !now.Before(l.ExpiresAt) {
 				delete(p.leases, id)
 			}
 		}

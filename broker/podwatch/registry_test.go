@@ -16,25 +16,25 @@ func TestRegistry(t *testing.T) {
 		at    time.Time
 		want  []string // leases taken for web
 	}{
-		{"a live lease is taken", func(r *registry) { r.add(web, "l1", t0.Add(time.Hour)) },
+		{"a live lease is taken", func(r *registry) { r.add(web, leaseOf("l1", t0.Add(time.Hour))) },
 			t0, []string{"l1"}},
 		{"an expired lease is not taken", func(r *registry) {
-			r.add(web, "l1", t0.Add(time.Hour))
-			r.add(web, "l2", t0.Add(time.Minute))
+			r.add(web, leaseOf("l1", t0.Add(time.Hour)))
+			r.add(web, leaseOf("l2", t0.Add(time.Minute)))
 		}, t0.Add(30 * time.Minute), []string{"l1"}},
 		{"a lease expiring exactly now is not taken", func(r *registry) {
-			r.add(web, "l1", t0)
+			r.add(web, leaseOf("l1", t0))
 		}, t0, nil},
 		{"a removed lease is not taken", func(r *registry) {
-			r.add(web, "l1", t0.Add(time.Hour))
-			r.add(web, "l2", t0.Add(time.Hour))
+			r.add(web, leaseOf("l1", t0.Add(time.Hour)))
+			r.add(web, leaseOf("l2", t0.Add(time.Hour)))
 			r.remove(web.UID, "l1")
 		}, t0, []string{"l2"}},
 		{"another pod's leases are not taken", func(r *registry) {
-			r.add(Pod{UID: "uid-other"}, "l9", t0.Add(time.Hour))
+			r.add(Pod{UID: "uid-other"}, leaseOf("l9", t0.Add(time.Hour)))
 		}, t0, nil},
 		{"removing an unknown lease changes nothing", func(r *registry) {
-			r.add(web, "l1", t0.Add(time.Hour))
+			r.add(web, leaseOf("l1", t0.Add(time.Hour)))
 			r.remove("uid-other", "l1")
 			r.remove(web.UID, "l7")
 		}, t0, []string{"l1"}},
@@ -43,8 +43,8 @@ func TestRegistry(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRegistry()
 			c.setup(r)
-			pod, got, ok := r.take(web.UID, c.at)
-			slices.Sort(got)
+			pod, taken, ok := r.take(web.UID, c.at)
+			got := leaseIDs(taken)
 			if !slices.Equal(got, c.want) || ok != (len(c.want) > 0) {
 				t.Errorf("take = %v %v, want %v", got, ok, c.want)
 			}
@@ -62,7 +62,7 @@ func TestRegistryPruneKeepsMemoryBounded(t *testing.T) {
 	r := newRegistry()
 	for i := range 100 {
 		pod := Pod{UID: string(rune('a' + i%26)), Name: "p"}
-		r.add(pod, "lease-"+string(rune(i)), t0.Add(time.Duration(i)*time.Minute))
+		r.add(pod, leaseOf("lease-"+string(rune(i)), t0.Add(time.Duration(i)*time.Minute)))
 	}
 	r.prune(t0.Add(50 * time.Minute))
 	if n := r.leases(); n != 49 {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/lanyard-dev/lanyard/broker/audit"
 )
 
 // Values of the result label of lanyard_broker_pod_revocations_total.
@@ -26,7 +28,8 @@ const (
 )
 
 // revokePending revokes the leases of every pod queued as gone, at most
-// Concurrency at a time, and logs one line per pod.
+// Concurrency at a time, writes one audit line per lease and logs one line
+// per pod.
 func (w *Watcher) revokePending(ctx context.Context) {
 	w.mu.Lock()
 	batch := w.pending
@@ -40,9 +43,9 @@ func (w *Watcher) revokePending(ctx context.Context) {
 	g.SetLimit(w.cfg.Concurrency)
 	for i, p := range batch {
 		errs[i] = make([]error, len(p.leases))
-		for j, id := range p.leases {
+		for j, l := range p.leases {
 			g.Go(func() error {
-				errs[i][j] = w.revoke(ctx, id)
+				errs[i][j] = w.revoke(ctx, p, l)
 				return nil
 			})
 		}
@@ -53,17 +56,43 @@ func (w *Watcher) revokePending(ctx context.Context) {
 	}
 }
 
-// revoke revokes one lease within the per-call timeout and counts it.
-func (w *Watcher) revoke(ctx context.Context, leaseID string) error {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+// revoke revokes one lease of p within the per-call timeout, counts it and
+// audits it.
+func (w *Watcher) revoke(ctx context.Context, p gone, l Lease) error {
+	start := w.cfg.Now()
+	rctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	err := w.cfg.Revoker.Revoke(ctx, leaseID)
+	err := w.cfg.Revoker.Revoke(rctx, l.ID)
 	result := resultRevoked
 	if err != nil {
 		result = resultFailed
 	}
 	w.revocations.WithLabelValues(result).Inc()
+	w.audit(ctx, p, l, w.cfg.Now().Sub(start).Milliseconds(), err)
 	return err
+}
+
+// audit writes the line of one lease revoked because its pod is gone. The
+// caller is the pod, as the broker knew it when it issued the lease; no
+// request carries the decision, so request_id is empty. A failed revocation
+// is written as credential.denied with the error, as a failed
+// RevokeCredential is: the credential lives until expires_at.
+func (w *Watcher) audit(ctx context.Context, p gone, l Lease, durationMS int64, err error) {
+	expires := l.ExpiresAt
+	ev := audit.Event{
+		Event: audit.CredentialRevoked,
+		Caller: audit.Caller{Namespace: p.pod.Namespace, ServiceAccount: p.pod.ServiceAccount,
+			Pod: p.pod.Name, PodUID: p.pod.UID, TokenID: l.TokenID},
+		Role: l.Role, TargetNamespace: l.Namespace, CredentialID: l.CredentialID,
+		ExpiresAt: &expires, Reason: p.cause, DurationMS: durationMS,
+	}
+	if err != nil {
+		ev.Event = audit.CredentialDenied
+		ev.Reason = p.cause + ": revocation failed: " + err.Error()
+	}
+	if werr := w.cfg.Audit.Write(ev); werr != nil {
+		w.log.LogAttrs(ctx, slog.LevelError, "Audit write failed", slog.String(keyError, werr.Error()))
+	}
 }
 
 // report logs what became of one pod's leases. A lease that could not be

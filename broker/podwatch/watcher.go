@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/lanyard-dev/lanyard/broker/audit"
 )
 
 // Defaults of Config.
@@ -46,14 +48,20 @@ type Revoker interface {
 	Revoke(ctx context.Context, leaseID string) error
 }
 
-// Config is what a Watcher needs. Client, Revoker and Logger are required.
+// Config is what a Watcher needs. Client, Revoker, Logger and Audit are
+// required.
 type Config struct {
 	Client  metadata.Interface
 	Revoker Revoker
 	Logger  *slog.Logger
+	// Audit receives one line per lease the watch revokes or fails to.
+	Audit *audit.Log
 	// Registerer receives lanyard_broker_pod_revocations_total; nil: none.
 	Registerer prometheus.Registerer
 	// Concurrency caps the revocations in flight; 0: DefaultConcurrency.
+	// The issuer caps all its Vault calls too, creds and revocations
+	// together; a Concurrency below that cap keeps a burst of deleted pods
+	// from taking every slot away from callers waiting for a credential.
 	Concurrency int
 	// Timeout bounds each revocation; 0: DefaultTimeout.
 	Timeout time.Duration
@@ -82,7 +90,7 @@ type Watcher struct {
 // gone is a pod found deleted with the leases to revoke.
 type gone struct {
 	pod    Pod
-	leases []string
+	leases []Lease
 	cause  string
 }
 
@@ -94,8 +102,8 @@ const (
 
 // New builds a Watcher; it watches nothing until Run.
 func New(cfg Config) (*Watcher, error) {
-	if cfg.Client == nil || cfg.Revoker == nil || cfg.Logger == nil {
-		return nil, errors.New("podwatch config: client, revoker and logger are required")
+	if cfg.Client == nil || cfg.Revoker == nil || cfg.Logger == nil || cfg.Audit == nil {
+		return nil, errors.New("podwatch config: client, revoker, logger and audit are required")
 	}
 	cfg = withDefaults(cfg)
 	w := &Watcher{cfg: cfg, log: cfg.Logger, reg: newRegistry(), wake: make(chan struct{}, 1)}
@@ -161,11 +169,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// Register remembers that pod holds leaseID until expires. Should the pod
+// Register remembers that pod holds lease until it expires. Should the pod
 // already be gone (deleted between its authentication and now), its leases
 // are revoked at once.
-func (w *Watcher) Register(ctx context.Context, pod Pod, leaseID string, expires time.Time) {
-	w.reg.add(pod, leaseID, expires)
+func (w *Watcher) Register(ctx context.Context, pod Pod, lease Lease) {
+	w.reg.add(pod, lease)
 	if !w.informer.HasSynced() {
 		return // the sweep that follows the sync looks at it
 	}

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/lanyard-dev/lanyard/broker/audit"
 )
 
 var (
@@ -19,9 +21,9 @@ var (
 
 func TestDeletedPodHasItsLeasesRevoked(t *testing.T) {
 	e := newTestEnv(t, Config{}, web, batch)
-	e.w.Register(context.Background(), podOf(web), "l1", t0.Add(time.Hour))
-	e.w.Register(context.Background(), podOf(web), "l2", t0.Add(time.Hour))
-	e.w.Register(context.Background(), podOf(batch), "l3", t0.Add(time.Hour))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l1", t0.Add(time.Hour)))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l2", t0.Add(time.Hour)))
+	e.w.Register(context.Background(), podOf(batch), leaseOf("l3", t0.Add(time.Hour)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- e.w.Run(ctx) }()
@@ -50,7 +52,7 @@ func TestDeletedPodHasItsLeasesRevoked(t *testing.T) {
 
 func TestTombstoneRevokesLikeADelete(t *testing.T) {
 	e := newTestEnv(t, Config{})
-	e.w.Register(context.Background(), podOf(web), "l1", t0.Add(time.Hour))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l1", t0.Add(time.Hour)))
 	e.w.onDelete(cache.DeletedFinalStateUnknown{Key: "team-a/web", Obj: web})
 	e.w.revokePending(context.Background())
 	if got := e.rev.leases(); !slices.Equal(got, []string{"l1"}) {
@@ -60,7 +62,7 @@ func TestTombstoneRevokesLikeADelete(t *testing.T) {
 
 func TestDeleteOfAPodWithoutLeasesRevokesNothing(t *testing.T) {
 	e := newTestEnv(t, Config{})
-	e.w.Register(context.Background(), podOf(web), "l1", t0.Add(time.Hour))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l1", t0.Add(time.Hour)))
 	e.w.Unregister(string(web.UID), "l1")
 	e.w.onDelete(web)
 	e.w.onDelete(batch)
@@ -74,8 +76,8 @@ func TestDeleteOfAPodWithoutLeasesRevokesNothing(t *testing.T) {
 func TestExpiredLeasesAreNotRevoked(t *testing.T) {
 	now := t0
 	e := newTestEnv(t, Config{Now: func() time.Time { return now }})
-	e.w.Register(context.Background(), podOf(web), "short", t0.Add(10*time.Minute))
-	e.w.Register(context.Background(), podOf(web), "long", t0.Add(time.Hour))
+	e.w.Register(context.Background(), podOf(web), leaseOf("short", t0.Add(10*time.Minute)))
+	e.w.Register(context.Background(), podOf(web), leaseOf("long", t0.Add(time.Hour)))
 	now = t0.Add(20 * time.Minute)
 	e.w.onDelete(web)
 	e.w.revokePending(context.Background())
@@ -115,7 +117,7 @@ func TestRegisterChecksThePodStillExists(t *testing.T) {
 			if c.fromAPI {
 				_ = e.w.informer.GetStore().Delete(web)
 			}
-			e.w.Register(ctx, podOf(web), "l1", t0.Add(time.Hour))
+			e.w.Register(ctx, podOf(web), leaseOf("l1", t0.Add(time.Hour)))
 			e.w.revokePending(ctx)
 			if got := len(e.rev.leases()) == 1; got != c.revoked {
 				t.Errorf("revoked = %v, want %v", got, c.revoked)
@@ -129,8 +131,8 @@ func TestRegisterChecksThePodStillExists(t *testing.T) {
 
 func TestSweepFindsPodsDeletedBeforeTheFirstList(t *testing.T) {
 	e := newTestEnv(t, Config{}, batch)
-	e.w.Register(context.Background(), podOf(web), "l1", t0.Add(time.Hour))
-	e.w.Register(context.Background(), podOf(batch), "l2", t0.Add(time.Hour))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l1", t0.Add(time.Hour)))
+	e.w.Register(context.Background(), podOf(batch), leaseOf("l2", t0.Add(time.Hour)))
 	ctx := e.startInformer(t)
 	e.w.sweep(ctx)
 	e.w.revokePending(ctx)
@@ -146,7 +148,7 @@ func TestSweepFindsPodsDeletedBeforeTheFirstList(t *testing.T) {
 func TestRevocationsAreBoundedAndTimed(t *testing.T) {
 	e := newTestEnv(t, Config{Concurrency: 2, Timeout: 7 * time.Second})
 	for i := range 8 {
-		e.w.Register(context.Background(), podOf(web), string(rune('a'+i)), t0.Add(time.Hour))
+		e.w.Register(context.Background(), podOf(web), leaseOf(string(rune('a'+i)), t0.Add(time.Hour)))
 	}
 	e.w.onDelete(web)
 	e.w.revokePending(context.Background())
@@ -169,8 +171,8 @@ func TestRevocationsAreBoundedAndTimed(t *testing.T) {
 func TestFailedRevocationIsLoggedAndCounted(t *testing.T) {
 	e := newTestEnv(t, Config{})
 	e.rev.fail = map[string]error{"l2": errors.New("vault: permission denied")}
-	e.w.Register(context.Background(), podOf(web), "l1", t0.Add(time.Hour))
-	e.w.Register(context.Background(), podOf(web), "l2", t0.Add(time.Hour))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l1", t0.Add(time.Hour)))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l2", t0.Add(time.Hour)))
 	e.w.onDelete(web)
 	e.w.revokePending(context.Background())
 	lines := e.logLines(t, "Credentials of a deleted pod not all revoked")
@@ -180,6 +182,57 @@ func TestFailedRevocationIsLoggedAndCounted(t *testing.T) {
 	}
 	if ok, failed := e.counter(t, resultRevoked), e.counter(t, resultFailed); ok != 1 || failed != 1 {
 		t.Errorf("counters revoked=%v failed=%v, want 1 and 1", ok, failed)
+	}
+}
+
+func TestEachLeaseOfADeletedPodIsAudited(t *testing.T) {
+	e := newTestEnv(t, Config{})
+	e.rev.fail = map[string]error{"l2": errors.New("vault: permission denied")}
+	e.w.Register(context.Background(), podOf(web), leaseOf("l1", t0.Add(time.Hour)))
+	e.w.Register(context.Background(), podOf(web), leaseOf("l2", t0.Add(2*time.Hour)))
+	e.w.onDelete(web)
+	e.w.revokePending(context.Background())
+
+	caller := func(jti string) audit.Caller {
+		return audit.Caller{Namespace: "team-a", ServiceAccount: "app", Pod: "web", PodUID: "uid-web",
+			TokenID: jti}
+	}
+	exp1, exp2 := t0.Add(time.Hour), t0.Add(2*time.Hour)
+	want := map[string]audit.Event{
+		"cred-l1": {Time: t0, Event: audit.CredentialRevoked, Caller: caller("jti-l1"),
+			Role: "reader", TargetNamespace: "team-a", CredentialID: "cred-l1", ExpiresAt: &exp1,
+			Reason: "pod deleted"},
+		"cred-l2": {Time: t0, Event: audit.CredentialDenied, Caller: caller("jti-l2"),
+			Role: "reader", TargetNamespace: "team-a", CredentialID: "cred-l2", ExpiresAt: &exp2,
+			Reason: "pod deleted: revocation failed: vault: permission denied"},
+	}
+	events := e.auditEvents(t)
+	if len(events) != len(want) {
+		t.Fatalf("audit lines = %+v, want one per lease", events)
+	}
+	for _, got := range events {
+		w, ok := want[got.CredentialID]
+		if !ok || !got.Time.Equal(w.Time) || got.ExpiresAt == nil || !got.ExpiresAt.Equal(*w.ExpiresAt) {
+			t.Errorf("audit line %+v, want %+v", got, w)
+			continue
+		}
+		got.Time, got.ExpiresAt, w.Time, w.ExpiresAt = time.Time{}, nil, time.Time{}, nil
+		if got != w {
+			t.Errorf("audit line\n%+v\nwant\n%+v", got, w)
+		}
+	}
+}
+
+func TestAPodFoundGoneBySweepIsAuditedWithItsCause(t *testing.T) {
+	e := newTestEnv(t, Config{})
+	e.w.Register(context.Background(), podOf(web), leaseOf("l1", t0.Add(time.Hour)))
+	ctx := e.startInformer(t)
+	e.w.sweep(ctx)
+	e.w.revokePending(ctx)
+	events := e.auditEvents(t)
+	if len(events) != 1 || events[0].Event != audit.CredentialRevoked ||
+		events[0].Reason != causeMissing || events[0].CredentialID != "cred-l1" {
+		t.Errorf("audit lines = %+v, want one credential.revoked with reason %q", events, causeMissing)
 	}
 }
 

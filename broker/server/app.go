@@ -99,7 +99,7 @@ func Run(ctx context.Context, o Options, logger *slog.Logger) error {
 	loops := []func(context.Context) error{iss.Run, watcher.Run, cs.Run}
 	if o.RevokeOnPodDelete {
 		pods, err := podwatch.New(podwatch.Config{Client: kube.meta, Revoker: iss, Logger: logger,
-			Registerer: m.Registry})
+			Audit: auditLog, Registerer: m.Registry})
 		if err != nil {
 			return err
 		}

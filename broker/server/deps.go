@@ -29,6 +29,11 @@ type CatalogSource interface {
 }
 
 // Minter mints and revokes credentials in Vault. *issuer.Issuer implements it.
+//
+// Issue and Revoke wait for Vault capacity only as long as ctx allows, and
+// make no Vault call when ctx ends first. Once Issue has asked Vault it no
+// longer follows ctx: it returns the lease even if ctx ended meanwhile, and
+// the caller revokes what it cannot hand out.
 type Minter interface {
 	Issue(
 		ctx context.Context,
@@ -50,7 +55,7 @@ type Sealer interface {
 // when the pod is deleted. It knows only what this replica issued, and
 // forgets it all on restart. *podwatch.Watcher implements it.
 type PodLeases interface {
-	Register(ctx context.Context, pod podwatch.Pod, leaseID string, expires time.Time)
+	Register(ctx context.Context, pod podwatch.Pod, lease podwatch.Lease)
 	Unregister(podUID, leaseID string)
 }
 

@@ -25,7 +25,7 @@ func (s *Server) IssueCredential(
 	req *lanyardv1.IssueCredentialRequest,
 ) (*lanyardv1.IssueCredentialResponse, error) {
 	start := s.now()
-	ev := audit.Event{RequestID: RequestID(ctx), Role: req.GetRole()}
+	ev := audit.Event{RequestID: RequestID(ctx), Role: recordedRole(req.GetRole())}
 	cred, err := s.issue(ctx, req, &ev)
 	ev.DurationMS = s.since(start)
 	if err != nil {
@@ -47,8 +47,8 @@ func (s *Server) issue(
 		return nil, err
 	}
 	ev.Caller = auditCaller(caller)
-	if req.GetRole() == "" {
-		return nil, refuse(codes.InvalidArgument, ReasonInvalidRequest, "role is required")
+	if err := checkRoleName(req.GetRole()); err != nil {
+		return nil, err
 	}
 	role, err := s.authorize(ctx, caller, req.GetRole())
 	if err != nil {
@@ -74,8 +74,11 @@ func (s *Server) issue(
 	ev.ExpiresAt = &lease.ExpiresAt
 	s.logIssued(ctx, caller, role, lease, ev.CredentialID)
 	if s.cfg.Pods != nil {
-		pod := podwatch.Pod{UID: caller.PodUID, Namespace: caller.Namespace, Name: caller.Pod}
-		s.cfg.Pods.Register(ctx, pod, lease.ID, lease.ExpiresAt)
+		pod := podwatch.Pod{UID: caller.PodUID, Namespace: caller.Namespace, Name: caller.Pod,
+			ServiceAccount: caller.ServiceAccount}
+		s.cfg.Pods.Register(ctx, pod, podwatch.Lease{ID: lease.ID, CredentialID: ev.CredentialID,
+			Role: role.Name, Namespace: lease.Namespace, TokenID: caller.TokenID,
+			ExpiresAt: lease.ExpiresAt})
 	}
 	return s.credential(ev.CredentialID, role, lease), nil
 }
@@ -110,7 +113,8 @@ func validate(
 	namespace := role.TargetNamespace(callerNamespace)
 	if ns := req.GetNamespace(); ns != "" && ns != namespace {
 		return namespace, 0, refuse(codes.InvalidArgument, ReasonInvalidNamespace, fmt.Sprintf(
-			"role %s grants access to namespace %s, not %s", role.Name, namespace, ns))
+			"role %s grants access to namespace %s, not %s", role.Name, namespace,
+			recordedNamespace(ns)))
 	}
 	ttl := role.TTL
 	if req.GetTtl() != nil {
@@ -130,9 +134,11 @@ func validate(
 	return namespace, ttl, nil
 }
 
-// mint asks Vault for the credential. The call does not end when the caller
-// goes away: Vault may mint anyway, and only an answer tells the broker which
-// lease to revoke. The issuer bounds the call with its own timeout.
+// mint asks Vault for the credential. A caller that goes away while the
+// issuer waits for a free Vault slot costs no Vault call. Once the call is
+// sent it no longer follows the caller (Vault may mint anyway, and only its
+// answer names the lease to revoke): the issuer bounds it with its own
+// timeout and returns the lease, which issue then revokes as an orphan.
 func (s *Server) mint(
 	ctx context.Context,
 	role *catalog.Role,
@@ -140,15 +146,18 @@ func (s *Server) mint(
 	ttl time.Duration,
 ) (*issuer.Lease, error) {
 	defer s.timeVault("issue", s.now())
-	lease, err := s.cfg.Issuer.Issue(context.WithoutCancel(ctx), role, namespace, ttl)
+	lease, err := s.cfg.Issuer.Issue(ctx, role, namespace, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("issue credential for role %s: %w", role.Name, err)
 	}
 	return lease, nil
 }
 
-// orphanRevokeTimeout bounds the revocation of a credential nobody received.
-const orphanRevokeTimeout = 10 * time.Second
+// orphanRevokeTimeout bounds the revocation of a credential nobody
+// received, waiting for a free Vault slot included: the issuer caps creds
+// calls and revocations together, and under load a slot may be held by a
+// creds call that waits in Vault's queue for most of its own timeout.
+const orphanRevokeTimeout = time.Minute
 
 // revokeOrphan revokes a credential whose caller left while Vault minted it:
 // nobody will ever hold it, so it must not live until it expires.

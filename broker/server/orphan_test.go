@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -19,7 +20,8 @@ import (
 )
 
 // leavingMinter mints, but only after the caller has gone away: it cancels
-// the caller's context while Vault is still working.
+// the caller's context while Vault is still working and, as the issuer
+// does, returns the lease anyway.
 type leavingMinter struct {
 	*fakeMinter
 	leave func()
@@ -27,8 +29,8 @@ type leavingMinter struct {
 
 func (m *leavingMinter) Issue(ctx context.Context, r *catalog.Role, ns string, ttl time.Duration) (*issuer.Lease, error) {
 	m.leave()
-	if ctx.Err() != nil {
-		return nil, ctx.Err() // the mint itself must not be cut short by the caller leaving
+	if ctx.Err() == nil {
+		return nil, errors.New("the minter was not given the caller's context")
 	}
 	return m.fakeMinter.Issue(ctx, r, ns, ttl)
 }
@@ -69,5 +71,48 @@ func TestACredentialMintedForACallerThatLeftIsRevoked(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "SECRET") {
 		t.Errorf("a token leaked into the logs:\n%s", logs.String())
+	}
+}
+
+// slotWaitingMinter waits for Vault capacity that never frees, as long as its
+// context allows, as the issuer does while every slot is taken.
+type slotWaitingMinter struct {
+	*fakeMinter
+	waiting chan struct{}
+	gaveUp  chan error
+}
+
+func (m *slotWaitingMinter) Issue(ctx context.Context, _ *catalog.Role, _ string, _ time.Duration) (*issuer.Lease, error) {
+	close(m.waiting)
+	<-ctx.Done()
+	m.gaveUp <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+func TestACallerThatLeavesWhileWaitingForVaultStopsWaiting(t *testing.T) {
+	minter := &slotWaitingMinter{fakeMinter: &fakeMinter{now: testNow},
+		waiting: make(chan struct{}), gaveUp: make(chan error, 1)}
+	tb := newTestBroker(t, func(c *Config) { c.Issuer = minter })
+	ctx, cancel := context.WithCancel(as(tokApp))
+	done := make(chan error, 1)
+	go func() {
+		_, err := tb.client.IssueCredential(ctx, &lanyardv1.IssueCredentialRequest{Role: "pod-reader"})
+		done <- err
+	}()
+	<-minter.waiting
+	cancel()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Errorf("IssueCredential = %v, want Canceled", err)
+	}
+	select {
+	case err := <-minter.gaveUp:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the wait for Vault ended with %v, want the caller's cancellation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the broker still waits for Vault for a caller that left")
+	}
+	if n := minter.calls(); n != 0 {
+		t.Errorf("vault calls = %d, want none", n)
 	}
 }

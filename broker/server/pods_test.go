@@ -18,13 +18,15 @@ import (
 type fakePods struct {
 	mu     sync.Mutex
 	events []string
+	ids    []string // credential ids registered
 }
 
-func (f *fakePods) Register(_ context.Context, p podwatch.Pod, leaseID string, expires time.Time) {
+func (f *fakePods) Register(_ context.Context, p podwatch.Pod, l podwatch.Lease) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events = append(f.events, "register "+p.Namespace+"/"+p.Name+" "+p.UID+" "+leaseID+" "+
-		expires.Format(time.RFC3339))
+	f.events = append(f.events, "register "+p.Namespace+"/"+p.Name+" "+p.ServiceAccount+" "+p.UID+
+		" "+l.ID+" "+l.Role+" "+l.Namespace+" "+l.TokenID+" "+l.ExpiresAt.Format(time.RFC3339))
+	f.ids = append(f.ids, l.CredentialID)
 }
 
 func (f *fakePods) Unregister(podUID, leaseID string) {
@@ -37,7 +39,7 @@ func withPods(p PodLeases) brokerOption { return func(c *Config) { c.Pods = p } 
 
 func TestPodWatchLearnsOfEveryLease(t *testing.T) {
 	const lease = "kubernetes/creds/lanyard-pod-reader/lease-team-a"
-	registered := "register team-a/web-1 uid-1 " + lease + " " +
+	registered := "register team-a/web-1 app uid-1 " + lease + " pod-reader team-a jti-1 " +
 		testNow.Add(30*time.Minute).Format(time.RFC3339)
 	cases := []struct {
 		name     string
@@ -64,6 +66,9 @@ func TestPodWatchLearnsOfEveryLease(t *testing.T) {
 				&lanyardv1.RevokeCredentialRequest{Id: resp.GetCredential().GetId()})
 			if !slices.Equal(pods.events, c.want) {
 				t.Errorf("pod watch was told %q\nwant %q", pods.events, c.want)
+			}
+			if id := resp.GetCredential().GetId(); !slices.Equal(pods.ids, []string{id}) {
+				t.Errorf("pod watch was given credential ids %q, want the one issued %q", pods.ids, id)
 			}
 		})
 	}

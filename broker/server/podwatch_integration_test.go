@@ -17,13 +17,18 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/lanyard-dev/lanyard/broker/audit"
 	"github.com/lanyard-dev/lanyard/broker/podwatch"
 	lanyardv1 "github.com/lanyard-dev/lanyard/proto/lanyard/v1"
 )
 
 // startPodWatch runs the pod watch of the live broker as Run does, with the
 // broker's own identity and the real issuer.
-func (lb *liveBroker) startPodWatch(ctx context.Context, logger *slog.Logger) (*podwatch.Watcher, error) {
+func (lb *liveBroker) startPodWatch(
+	ctx context.Context,
+	logger *slog.Logger,
+	auditLog *audit.Log,
+) (*podwatch.Watcher, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("",
 		filepath.Join(lb.stack.Dir, "lanyard-broker.kubeconfig"))
 	if err != nil {
@@ -33,7 +38,8 @@ func (lb *liveBroker) startPodWatch(ctx context.Context, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	w, err := podwatch.New(podwatch.Config{Client: meta, Revoker: lb.issuer, Logger: logger})
+	w, err := podwatch.New(podwatch.Config{Client: meta, Revoker: lb.issuer, Logger: logger,
+		Audit: auditLog})
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +55,7 @@ func TestCredentialDiesWithItsPod(t *testing.T) {
 	ctx := context.Background()
 	doomed, doomedTok := newPod(t, lb, "team-a", "app", map[string]string{"app": "web"})
 	_, keptTok := newPod(t, lb, "team-a", "app", map[string]string{"app": "web"})
-	doomedClient, _ := issueAndUse(t, lb, doomedTok)
+	doomedClient, doomedID := issueAndUse(t, lb, doomedTok)
 	keptClient, keptID := issueAndUse(t, lb, keptTok)
 
 	zero := int64(0)
@@ -79,6 +85,12 @@ func TestCredentialDiesWithItsPod(t *testing.T) {
 	if line == nil || line["leases"] != 1.0 || line["failed"] != 0.0 || line["level"] != "INFO" {
 		t.Errorf("revocation log line = %v, want one at Info with 1 lease revoked", line)
 	}
+	ev, ok := lb.revocationFor(t, doomedID)
+	if !ok || ev.Reason != "pod deleted" || ev.Caller.PodUID != string(doomed.UID) ||
+		ev.Caller.Pod != doomed.Name || ev.Caller.ServiceAccount != "app" || ev.Role != "pod-reader" {
+		t.Errorf("audit line of the pod's revocation = %+v, %v; want credential.revoked, pod deleted",
+			ev, ok)
+	}
 
 	if err := listPods("team-a")(ctx, keptClient); err != nil {
 		t.Errorf("the credential of the pod that stays died: %v", err)
@@ -107,6 +119,19 @@ func issueAndUse(t *testing.T, lb *liveBroker, token string) (kubernetes.Interfa
 		t.Fatalf("fresh credential: %v", err)
 	}
 	return client, cred.GetId()
+}
+
+// revocationFor returns the credential.revoked audit line of the
+// credential with id.
+func (lb *liveBroker) revocationFor(t *testing.T, id string) (audit.Event, bool) {
+	t.Helper()
+	tb := &testBroker{audit: lb.audit}
+	for _, ev := range tb.auditEvents(t) {
+		if ev.Event == audit.CredentialRevoked && ev.CredentialID == id {
+			return ev, true
+		}
+	}
+	return audit.Event{}, false
 }
 
 // podRevocationLine returns the broker's log line about revoking the

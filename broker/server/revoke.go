@@ -7,19 +7,22 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/lanyard-dev/lanyard/broker/audit"
+	"github.com/lanyard-dev/lanyard/broker/credid"
 	lanyardv1 "github.com/lanyard-dev/lanyard/proto/lanyard/v1"
 )
 
 // RevokeCredential revokes a credential for the pod it was issued to. The
 // owner is checked from the sealed id alone, so any replica can answer. It
 // is not rate limited: a pod revoking on shutdown must not be turned away,
-// and it can only revoke what it was issued.
+// and it can only revoke what it was issued. Its Vault call still waits,
+// for as long as the caller does, for one of the issuer's slots, which
+// creds calls and revocations share.
 func (s *Server) RevokeCredential(
 	ctx context.Context,
 	req *lanyardv1.RevokeCredentialRequest,
 ) (*lanyardv1.RevokeCredentialResponse, error) {
 	start := s.now()
-	ev := audit.Event{RequestID: RequestID(ctx), CredentialID: req.GetId()}
+	ev := audit.Event{RequestID: RequestID(ctx), CredentialID: recordedID(req.GetId())}
 	err := s.revoke(ctx, req.GetId(), &ev)
 	ev.DurationMS = s.since(start)
 	if err != nil {
@@ -38,6 +41,9 @@ func (s *Server) revoke(ctx context.Context, id string, ev *audit.Event) error {
 	ev.Caller = auditCaller(caller)
 	if id == "" {
 		return refuse(codes.InvalidArgument, ReasonInvalidRequest, "credential id is required")
+	}
+	if len(id) > maxCredentialIDLen {
+		return fmt.Errorf("%w: longer than %d characters", credid.ErrInvalid, maxCredentialIDLen)
 	}
 	leaseID, podUID, expires, err := s.cfg.Sealer.Open(id)
 	if err != nil {

@@ -305,8 +305,8 @@ func (x *RevokeCredentialRequest) GetId() string {
 	return ""
 }
 
-// RevokeCredentialResponse is empty: success means the credential no longer
-// works.
+// RevokeCredentialResponse is empty. Success means the lease is revoked; see
+// RevokeCredential for when the token still works for a while after.
 type RevokeCredentialResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields

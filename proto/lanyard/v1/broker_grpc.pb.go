@@ -56,7 +56,9 @@ type BrokerClient interface {
 	//	PERMISSION_DENIED  the catalog refuses the role, or the role is not in
 	//	                   the catalog; the message names the role and the
 	//	                   reason ("role X is not in the catalog").
-	//	INVALID_ARGUMENT   the ttl is above the role's maxTTL or below 10m, or the
+	//	INVALID_ARGUMENT   the role is missing or not a valid role name (a
+	//	                   DNS-1123 label of at most 40 characters), the ttl is
+	//	                   above the role's maxTTL or below 10m, or the
 	//	                   namespace differs from the role's target namespace.
 	//	RESOURCE_EXHAUSTED the caller is rate limited; retry after the delay
 	//	                   given in the status details.
@@ -68,18 +70,32 @@ type BrokerClient interface {
 	// any broker replica can check this without shared state. Revoking a
 	// credential that is already revoked or expired succeeds.
 	//
+	// Success means Vault revoked the lease and deleted what it generated for
+	// it, so the token soon stops working, with two exceptions: the API server
+	// may keep accepting a token it reviewed recently for about 10 seconds
+	// (its authentication cache), and a credential of a serviceAccount grant
+	// keeps working until it expires, because Kubernetes cannot revoke one
+	// token of an existing service account.
+	//
 	// Errors:
 	//
 	//	UNAUTHENTICATED    as for IssueCredential.
-	//	INVALID_ARGUMENT   the id is malformed or was not issued by this broker
-	//	                   deployment.
+	//	INVALID_ARGUMENT   the id is missing, malformed, or was not issued by this
+	//	                   broker deployment.
 	//	PERMISSION_DENIED  the credential belongs to another pod.
 	//	UNAVAILABLE        Vault is unreachable; retry.
 	RevokeCredential(ctx context.Context, in *RevokeCredentialRequest, opts ...grpc.CallOption) (*RevokeCredentialResponse, error)
 	// ListRoles lists every catalog role with whether the caller may request
 	// it and, when it may not, why.
 	//
-	// Any authenticated pod may call it. Errors: UNAUTHENTICATED.
+	// Any authenticated pod may call it.
+	//
+	// Errors:
+	//
+	//	UNAUTHENTICATED    as for IssueCredential.
+	//	UNAVAILABLE        the broker has no catalog loaded yet, or the
+	//	                   Kubernetes API it asks for pod and namespace labels
+	//	                   is unreachable; retry.
 	ListRoles(ctx context.Context, in *ListRolesRequest, opts ...grpc.CallOption) (*ListRolesResponse, error)
 }
 
@@ -149,7 +165,9 @@ type BrokerServer interface {
 	//	PERMISSION_DENIED  the catalog refuses the role, or the role is not in
 	//	                   the catalog; the message names the role and the
 	//	                   reason ("role X is not in the catalog").
-	//	INVALID_ARGUMENT   the ttl is above the role's maxTTL or below 10m, or the
+	//	INVALID_ARGUMENT   the role is missing or not a valid role name (a
+	//	                   DNS-1123 label of at most 40 characters), the ttl is
+	//	                   above the role's maxTTL or below 10m, or the
 	//	                   namespace differs from the role's target namespace.
 	//	RESOURCE_EXHAUSTED the caller is rate limited; retry after the delay
 	//	                   given in the status details.
@@ -161,18 +179,32 @@ type BrokerServer interface {
 	// any broker replica can check this without shared state. Revoking a
 	// credential that is already revoked or expired succeeds.
 	//
+	// Success means Vault revoked the lease and deleted what it generated for
+	// it, so the token soon stops working, with two exceptions: the API server
+	// may keep accepting a token it reviewed recently for about 10 seconds
+	// (its authentication cache), and a credential of a serviceAccount grant
+	// keeps working until it expires, because Kubernetes cannot revoke one
+	// token of an existing service account.
+	//
 	// Errors:
 	//
 	//	UNAUTHENTICATED    as for IssueCredential.
-	//	INVALID_ARGUMENT   the id is malformed or was not issued by this broker
-	//	                   deployment.
+	//	INVALID_ARGUMENT   the id is missing, malformed, or was not issued by this
+	//	                   broker deployment.
 	//	PERMISSION_DENIED  the credential belongs to another pod.
 	//	UNAVAILABLE        Vault is unreachable; retry.
 	RevokeCredential(context.Context, *RevokeCredentialRequest) (*RevokeCredentialResponse, error)
 	// ListRoles lists every catalog role with whether the caller may request
 	// it and, when it may not, why.
 	//
-	// Any authenticated pod may call it. Errors: UNAUTHENTICATED.
+	// Any authenticated pod may call it.
+	//
+	// Errors:
+	//
+	//	UNAUTHENTICATED    as for IssueCredential.
+	//	UNAVAILABLE        the broker has no catalog loaded yet, or the
+	//	                   Kubernetes API it asks for pod and namespace labels
+	//	                   is unreachable; retry.
 	ListRoles(context.Context, *ListRolesRequest) (*ListRolesResponse, error)
 	mustEmbedUnimplementedBrokerServer()
 }
