@@ -66,7 +66,7 @@ integration: ## Run the integration tests against a real kube-apiserver, etcd an
 	$(GO) test -race -count=1 -tags integration -timeout 40m ./...
 
 .PHONY: test
-test: vet proto-check integration ## vet, generated-code check, unit and integration tests.
+test: vet lint proto-check integration ## vet, lint, generated-code check, unit and integration tests.
 
 .PHONY: lint
 lint: ## Run the pinned golangci-lint.

@@ -3,12 +3,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDemoRunsEndToEnd runs `make demo`'s program non-interactively against
@@ -56,4 +62,99 @@ func hasRow(lines []string, role, what, result string) bool {
 		}
 	}
 	return false
+}
+
+// TestDemoKeepRunsUntilCtrlCThenStopsEverything runs the demo program as
+// `DEMO_KEEP=1 make demo` does, uses the copy-paste kubectl line it prints,
+// presses Ctrl-C, and checks that no process it started is left.
+func TestDemoKeepRunsUntilCtrlCThenStopsEverything(t *testing.T) {
+	bin := t.TempDir()
+	for _, pkg := range []string{"../../cmd/broker", "../../cmd/agent", "."} {
+		name := "demo"
+		if pkg != "." {
+			name = "lanyard-" + filepath.Base(pkg)
+		}
+		if msg, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, msg)
+		}
+	}
+	cmd := exec.Command(filepath.Join(bin, "demo"), "--bin", bin, "--repo", "../..")
+	cmd.Env = append(os.Environ(), "DEMO_KEEP=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	dir, kubectl := readKeepBanner(t, stdout)
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	out, err := exec.Command("sh", "-c", kubectl).CombinedOutput()
+	if err != nil {
+		t.Errorf("the printed line %q failed: %v\n%s", kubectl, err, out)
+	}
+
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("demo exited with %v after Ctrl-C\n%s", err, stderr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("demo did not exit 2 minutes after Ctrl-C\n%s", stderr.String())
+	}
+	stackDir := filepath.Dir(dir)
+	if left := processesUsing(stackDir); len(left) > 0 {
+		t.Errorf("processes still use %s after the demo exited: %v", stackDir, left)
+	}
+	if _, err := os.Stat(stackDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the demo left its directory %s behind (%v)", stackDir, err)
+	}
+}
+
+// readKeepBanner reads the demo's output up to its "press Ctrl-C" banner and
+// returns the files directory and the kubectl line it printed.
+func readKeepBanner(t *testing.T, r io.Reader) (dir, kubectl string) {
+	t.Helper()
+	sc := bufio.NewScanner(r)
+	var seen []string
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		seen = append(seen, line)
+		if rest, ok := strings.CutPrefix(line, "files"); ok {
+			dir = strings.TrimSpace(rest)
+		}
+		if strings.Contains(line, "kubectl --kubeconfig") {
+			kubectl = line
+			return dir, kubectl
+		}
+	}
+	t.Fatalf("the demo printed no kubectl line:\n%s", strings.Join(seen, "\n"))
+	return "", ""
+}
+
+// processesUsing lists the processes whose command line or working
+// directory names dir.
+func processesUsing(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if strings.Contains(string(cmdline), dir) || strings.HasPrefix(cwd, dir) {
+			found = append(found, e.Name()+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return found
 }
