@@ -73,7 +73,7 @@ func (s *serveOptions) addFlags(fs *pflag.FlagSet) {
 	s.vault.addFlags(fs)
 	s.vault.jwtFile = serveJWTFile
 	fs.Lookup("vault-jwt-file").DefValue = serveJWTFile
-	fs.IntVar(&s.maxInFlight, "vault-max-in-flight", 8, "most concurrent Vault creds calls")
+	fs.IntVar(&s.maxInFlight, "vault-max-in-flight", 8, "most concurrent Vault creds calls and revocations, together")
 	fs.StringVar(&o.HealthAddr, "health-addr", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", ":9090", "address of /metrics")
 	fs.StringVar(&o.AuditLog, "audit-log", "-", "audit log: - for standard output, or a file path")
