@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds the pinned test-stack and developer tools from the Go module proxy into
-# a cache outside the repository, keyed by a hash of the pins:
+# a cache outside the repository, keyed by a hash of the test stack's pins:
 #
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/lanyard/tools/<hash>/bin
+#
+# The developer tools (dev/: buf, protoc plugins, golangci-lint) live in the
+# same directory but are keyed by a stamp of their own pins, so that bumping
+# a linter rebuilds the linter and not the ~20-minute stack.
 #
 # LANYARD_TOOLS_BIN overrides that directory. A binary already present is not
 # rebuilt, so a second run with a complete cache does nothing.
@@ -18,9 +22,14 @@ if [ -n "${LANYARD_TOOLS_BIN:-}" ]; then
 fi
 cd "$here"
 
+# pins_hash [DIR...] hashes the pins of the given module directories, by
+# default of every one but dev/.
 pins_hash() {
-	local f
-	for f in $(LC_ALL=C ls -1 */go.mod */go.sum */tools.go | LC_ALL=C sort); do
+	local f dirs=("$@")
+	if [ ${#dirs[@]} -eq 0 ]; then
+		mapfile -t dirs < <(LC_ALL=C ls -1d */ | sed 's|/$||' | grep -vx dev)
+	fi
+	for f in $(for d in "${dirs[@]}"; do ls -1 "$d"/go.mod "$d"/go.sum "$d"/tools.go; done | LC_ALL=C sort); do
 		printf '%s\n' "$f"
 		cat "$f"
 	done | sha256sum | cut -c1-16
@@ -66,10 +75,17 @@ helm_tools() {
 }
 
 dev() {
+	local stamp
+	stamp="$(bin_dir)/.dev-$(pins_hash dev)"
+	if [ ! -e "$stamp" ]; then
+		# Other pins than the ones these binaries were built from.
+		rm -f "$(bin_dir)"/{buf,protoc-gen-go,protoc-gen-go-grpc,golangci-lint} "$(bin_dir)"/.dev-*
+	fi
 	build dev buf github.com/bufbuild/buf/cmd/buf
 	build dev protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	build dev protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	build dev golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	touch "$stamp"
 }
 
 case "${1:-all}" in
