@@ -28,6 +28,14 @@
 // expose it), those with an explicit automountServiceAccountToken: true, and those whose
 // app containers mount lanyard-token or project a service account token of their own.
 //
+// Ephemeral containers arrive later, through an UPDATE of the pod's ephemeralcontainers
+// subresource (kubectl debug), which the injector also reviews, best on /validate from a
+// ValidatingWebhookConfiguration so that it sees the containers after every mutating
+// webhook. In an injected pod it refuses a new ephemeral container that mounts
+// lanyard-token, that targets lanyard-agent (sharing the agent's process namespace, where
+// /proc reaches the token) or that mounts lanyard-credential writable. kubectl exec (a
+// CONNECT of pods/exec) is not reviewed: whoever may exec into the agent reaches its token.
+//
 // The agent's health server listens on the pod IP (port 8099 by default) because the
 // kubelet probes the pod IP, not the agent's loopback default. Jobs complete normally:
 // the kubelet stops a native sidecar once the main containers have ended, and the agent

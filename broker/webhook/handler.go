@@ -28,7 +28,9 @@ const (
 	logError     = "error"
 )
 
-// Handler serves AdmissionReview v1 requests for pods.
+// Handler serves AdmissionReview v1 requests for pods. It injects into pods being created
+// and checks the ephemeral containers added to injected pods; every other request passes
+// untouched.
 type Handler struct {
 	injector *Injector
 	logger   *slog.Logger
@@ -39,8 +41,19 @@ func NewHandler(injector *Injector, logger *slog.Logger) *Handler {
 	return &Handler{injector: injector, logger: logger}
 }
 
-// ServeHTTP decodes one review, decides, and answers with the same UID.
+// ServeHTTP answers /mutate: one review decided, answered with the same UID.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, true)
+}
+
+// Validating returns the handler of /validate, for a ValidatingWebhookConfiguration: the
+// same checks, but it never patches, since the API server refuses a patch from a
+// validating webhook. Pod creation passes it untouched; injecting is /mutate's job.
+func (h *Handler) Validating() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, false) })
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "use POST", http.StatusMethodNotAllowed)
 		return
@@ -56,7 +69,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp := h.review(review.Request, pod)
+	resp := h.review(review.Request, pod, mutate)
 	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(out); err != nil {
@@ -96,6 +109,7 @@ func DecodeReview(body []byte) (*admissionv1.AdmissionReview, *corev1.Pod, error
 func (h *Handler) review(
 	req *admissionv1.AdmissionRequest,
 	pod *corev1.Pod,
+	mutate bool,
 ) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	name := pod.Name
@@ -103,6 +117,48 @@ func (h *Handler) review(
 		name = pod.GenerateName
 	}
 	log := h.logger.With(logNamespace, req.Namespace, logPod, name, logUID, string(req.UID))
+	switch {
+	case isEphemeralUpdate(req):
+		return reviewEphemeral(resp, req, pod, log)
+	case mutate && isPodCreate(req):
+		return h.inject(resp, pod, log)
+	}
+	log.Debug("Request skipped", logDecision, "skipped")
+	return resp
+}
+
+// reviewEphemeral answers an update of the ephemeralcontainers subresource. It logs no
+// container name or role: after creation those are whatever the pod's editors wrote.
+func reviewEphemeral(
+	resp *admissionv1.AdmissionResponse,
+	req *admissionv1.AdmissionRequest,
+	pod *corev1.Pod,
+	log *slog.Logger,
+) *admissionv1.AdmissionResponse {
+	if !injected(pod) {
+		log.Debug("Pod skipped", logDecision, "skipped")
+		return resp
+	}
+	err := CheckEphemeralContainers(req, pod)
+	var refusal *Refusal
+	switch {
+	case errors.As(err, &refusal):
+		log.Info("Ephemeral container refused", logDecision, "refused",
+			logReason, string(refusal.Code))
+		return deny(resp, http.StatusForbidden, "lanyard: "+refusal.Message)
+	case err != nil:
+		log.Error("Ephemeral containers not checked", logDecision, "error", logError, err.Error())
+		return deny(resp, http.StatusInternalServerError, "lanyard: check failure: "+err.Error())
+	}
+	log.Info("Ephemeral containers admitted", logDecision, "admitted")
+	return resp
+}
+
+func (h *Handler) inject(
+	resp *admissionv1.AdmissionResponse,
+	pod *corev1.Pod,
+	log *slog.Logger,
+) *admissionv1.AdmissionResponse {
 	res, err := h.injector.Mutate(pod)
 	var refusal *Refusal
 	switch {

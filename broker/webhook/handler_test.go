@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -159,10 +160,14 @@ func FuzzDecodeReview(f *testing.F) {
 		SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{
 			Add: []corev1.Capability{"SYS_ADMIN"}}}}}
 	f.Add(reviewBody(f, own))
+	for _, seed := range ephemeralSeeds(f) {
+		f.Add(seed)
+	}
 	in, err := NewInjector(testConfig(), roleTable{"pod-reader": 3600e9})
 	if err != nil {
 		f.Fatal(err)
 	}
+	validating := NewHandler(in, slog.New(slog.DiscardHandler))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		review, pod, err := DecodeReview(body)
 		if err != nil {
@@ -170,6 +175,18 @@ func FuzzDecodeReview(f *testing.F) {
 		}
 		if review.Request == nil || pod == nil {
 			t.Fatal("DecodeReview returned no request or pod without error")
+		}
+		// The validating path must answer every decoded review, debug sessions included,
+		// with the request's UID and never with a patch, which the API server would refuse.
+		if resp := validating.review(review.Request, pod, false); resp.UID != review.Request.UID ||
+			resp.Patch != nil || resp.PatchType != nil {
+			t.Fatalf("validating answer uid=%s patch=%s", resp.UID, resp.Patch)
+		}
+		if err := CheckEphemeralContainers(review.Request, pod); err != nil {
+			var refusal *Refusal
+			if !errors.As(err, &refusal) || refusal.Code == "" {
+				t.Fatalf("ephemeral check error %v is not a coded refusal", err)
+			}
 		}
 		res, err := in.Mutate(pod)
 		if err != nil || len(res.Patch) == 0 {

@@ -22,15 +22,18 @@ func (r *Refusal) Error() string { return r.Message }
 type RefusalCode string
 
 // Refusal codes.
+//
+//nolint:gosec // G101: refusal codes, not credentials
 const (
-	RefusedAnnotation       RefusalCode = "annotation"        // malformed or unknown annotation
-	RefusedRole             RefusalCode = "unknown_role"      // role not in the catalog
-	RefusedTTL              RefusalCode = "ttl"               // above the role's maxTTL
-	RefusedTokenMount       RefusalCode = "token_mount"       // the pod mounts a token itself
-	RefusedConflict         RefusalCode = "conflict"          // a name, mount or port is taken
-	RefusedHostNetwork      RefusalCode = "host_network"      // hostNetwork pods are refused
-	RefusedProcessNamespace RefusalCode = "process_namespace" // processes shared with the agent
-	RefusedIdentity         RefusalCode = "mixed_identity"    // no user or group in common
+	RefusedAnnotation         RefusalCode = "annotation"          // malformed or unknown annotation
+	RefusedRole               RefusalCode = "unknown_role"        // role not in the catalog
+	RefusedTTL                RefusalCode = "ttl"                 // above the role's maxTTL
+	RefusedTokenMount         RefusalCode = "token_mount"         // a container would see a token
+	RefusedConflict           RefusalCode = "conflict"            // a name, mount or port is taken
+	RefusedHostNetwork        RefusalCode = "host_network"        // hostNetwork pods are refused
+	RefusedProcessNamespace   RefusalCode = "process_namespace"   // processes shared with the agent
+	RefusedIdentity           RefusalCode = "mixed_identity"      // no user or group in common
+	RefusedWritableCredential RefusalCode = "credential_writable" // a debugger could replace it
 )
 
 func refuse(code RefusalCode, format string, args ...any) error {

@@ -223,7 +223,9 @@ func (p *plan) volumeOps(cfg Config) []Op {
 			kept = append(kept, v)
 		}
 	}
-	present := vols != nil
+	// An empty list counts as absent: adding the whole list is right whether the request
+	// spelled it [] or left it out, while appending to it fails when it was left out.
+	present := len(vols) > 0
 	for _, want := range []corev1.Volume{tokenVolume(cfg), credentialVolume(cfg)} {
 		j := volumeIndex(kept, want.Name)
 		switch {

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Server is the HTTPS server of the webhook: /mutate and /healthz.
+// Server is the HTTPS server of the webhook: /mutate, /validate and /healthz.
 type Server struct {
 	handler *Handler
 	certs   *CertReloader
@@ -29,6 +29,7 @@ func NewServer(handler *Handler, certs *CertReloader, logger *slog.Logger) *Serv
 func (s *Server) Mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/mutate", s.handler)
+	mux.Handle("/validate", s.handler.Validating())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

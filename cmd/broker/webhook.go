@@ -36,7 +36,8 @@ func newWebhookCommand(g *globalOptions) *cobra.Command {
 		Short: "Serve the admission webhook that injects the lanyard agent into pods",
 		Long: "Serve an AdmissionReview v1 webhook on /mutate over HTTPS. Pods annotated\n" +
 			"lanyard.dev/role get the agent as a native sidecar and their credential in memory;\n" +
-			"pods asking for an unknown role or with malformed annotations are refused.",
+			"pods asking for an unknown role or with malformed annotations are refused.\n" +
+			"On /validate it refuses ephemeral containers that could reach the agent's token.",
 		Example: "  lanyard-broker webhook --tls-cert-file tls.crt --tls-key-file tls.key \\\n" +
 			"    --catalog catalog.yaml --agent-image ghcr.io/lanyard-dev/lanyard-agent:v1 \\\n" +
 			"    --broker-addr lanyard-broker.lanyard.svc:8443 --broker-ca-file ca.crt",
@@ -56,7 +57,7 @@ func newWebhookCommand(g *globalOptions) *cobra.Command {
 func (o *webhookOptions) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	d := webhook.DefaultConfig()
-	fs.StringVar(&o.listen, "listen", ":9443", "HTTPS address of /mutate and /healthz")
+	fs.StringVar(&o.listen, "listen", ":9443", "HTTPS address of /mutate, /validate and /healthz")
 	fs.StringVar(&o.healthAddr, "health-addr", ":8081",
 		"plain HTTP address of /healthz and /readyz")
 	fs.StringVar(&o.certFile, "tls-cert-file", "", "serving certificate (PEM), reloaded on change")

@@ -59,6 +59,7 @@ type injectorEnv struct {
 	stack    *harness.Stack
 	injector *webhook.Injector
 	brokerCA string
+	url      string // of the webhook server, without a path
 }
 
 // startInjector serves the webhook on loopback with a certificate of the harness CA and
@@ -107,7 +108,8 @@ func startInjector(t *testing.T) *injectorEnv {
 		}
 	})
 	register(t, s, "https://"+ln.Addr().String()+"/mutate")
-	return &injectorEnv{stack: s, injector: injector, brokerCA: string(s.CA.CertPEM)}
+	return &injectorEnv{stack: s, injector: injector, brokerCA: string(s.CA.CertPEM),
+		url: "https://" + ln.Addr().String()}
 }
 
 func register(t *testing.T, s *harness.Stack, url string) {
