@@ -16,14 +16,11 @@ import (
 	"github.com/lanyard-dev/lanyard/test/harness"
 )
 
-// crdKinds come from cert-manager and the Prometheus Operator, whose CRDs the test API
-// server does not have; the chart tests check their shape as data instead.
-var crdKinds = map[string]bool{"Certificate": true, "Issuer": true, "ServiceMonitor": true}
-
 // admissionKinds would act on every later test's namespaces; they are deleted right after
 // the API server accepted them.
 var admissionKinds = map[string]bool{"MutatingWebhookConfiguration": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true}
+	"ValidatingWebhookConfiguration": true, "ValidatingAdmissionPolicy": true,
+	"ValidatingAdmissionPolicyBinding": true}
 
 func TestRenderedManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 	s := harness.Shared(t)
@@ -36,6 +33,9 @@ func TestRenderedManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// cert-manager's and the Prometheus Operator's CRDs, so that the chart's Certificate,
+	// Issuer and ServiceMonitor are validated like every other object.
+	installCRDs(ctx, t, dyn, disc)
 	groups, err := restmapper.GetAPIGroupResources(disc)
 	if err != nil {
 		t.Fatal(err)
@@ -54,9 +54,6 @@ func TestRenderedManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 			}
 			created := 0
 			for _, o := range render(t, release, release, args...) {
-				if crdKinds[o.GetKind()] {
-					continue
-				}
 				gvk := o.GroupVersionKind()
 				m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 				if err != nil {
