@@ -1,13 +1,13 @@
 package chart
 
 import (
-	"reflect"
 	"slices"
 	"testing"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -135,7 +135,6 @@ func TestTheEnforcementPolicyIsBoundToEnforcedNamespaces(t *testing.T) {
 			[]admissionv1.ValidationAction{admissionv1.Deny, admissionv1.Audit}},
 		{"enforcement off", []string{"--set", "enforcement.enabled=false"}, nil},
 	}
-	enforced := &metav1.LabelSelector{MatchLabels: map[string]string{"lanyard.dev/enforce": "true"}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, "lanyard", "lanyard", tc.args...)
@@ -165,8 +164,28 @@ func TestTheEnforcementPolicyIsBoundToEnforcedNamespaces(t *testing.T) {
 				t.Errorf("validationActions %v, want %v", binding.Spec.ValidationActions, tc.actions)
 			}
 			m := binding.Spec.MatchResources
-			if m == nil || !reflect.DeepEqual(m.NamespaceSelector, enforced) {
-				t.Errorf("binding matches %+v, want namespaces labelled %v", m, enforced.MatchLabels)
+			if m == nil || m.NamespaceSelector == nil {
+				t.Fatal("the binding has no namespace selector")
+			}
+			sel, err := metav1.LabelSelectorAsSelector(m.NamespaceSelector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ns := range []struct {
+				name   string
+				labels labels.Set
+				want   bool
+			}{
+				{"team-a", labels.Set{"lanyard.dev/enforce": "true"}, true},
+				{"team-b", labels.Set{"lanyard.dev/enforce": "false"}, false},
+				{"team-c", labels.Set{"lanyard.dev/inject": "enabled"}, false},
+				{"lanyard", labels.Set{"lanyard.dev/enforce": "true"}, false}, // the release's own
+			} {
+				ns.labels["kubernetes.io/metadata.name"] = ns.name
+				if got := sel.Matches(ns.labels); got != ns.want {
+					t.Errorf("binding selects namespace %s labelled %v: %v, want %v",
+						ns.name, ns.labels, got, ns.want)
+				}
 			}
 			if policy.Spec.FailurePolicy == nil || *policy.Spec.FailurePolicy != admissionv1.Fail {
 				t.Errorf("policy failurePolicy = %v, want Fail", ptrValue(policy.Spec.FailurePolicy))

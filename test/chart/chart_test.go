@@ -171,6 +171,8 @@ func TestContradictoryValuesFailWithAMessage(t *testing.T) {
 		{"an existing secret without CA", "tls.certManager.enabled=false,tls.existingSecret=tls",
 			"set tls.caBundle to its PEM"},
 		{"no broker replica", "broker.replicas=0", "broker.replicas must be at least 1"},
+		{"a budget that lets no pod go", "podDisruptionBudget.maxUnavailable=0", "node drains hang"},
+		{"a budget of 0%", "podDisruptionBudget.maxUnavailable=0%", "node drains hang"},
 		{"no webhook replica", "webhook.replicas=0", "webhook.replicas must be at least 1"},
 		{"replicas without shared key", "broker.credentialKey.generate=false", "replicas > 1 must share a key"},
 		{"enforcement without injector", "webhook.enabled=false", "leaves nothing to inject the agent"},

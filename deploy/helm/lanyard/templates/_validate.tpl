@@ -13,6 +13,12 @@ from the catalog ConfigMap, which every install renders.
 {{- if and $v.tls.existingSecret $v.webhook.enabled (not $v.tls.caBundle) }}
 {{- fail "tls.caBundle: with tls.existingSecret the API server needs the CA that signed it for the webhook; set tls.caBundle to its PEM" }}
 {{- end }}
+{{- if $v.podDisruptionBudget.enabled }}
+{{- $mu := toString $v.podDisruptionBudget.maxUnavailable }}
+{{- if or (eq $mu "0") (eq $mu "0%") }}
+{{- fail "podDisruptionBudget.maxUnavailable: 0 lets no pod be evicted, so node drains hang; set at least 1, or podDisruptionBudget.enabled=false" }}
+{{- end }}
+{{- end }}
 {{- if lt (int $v.broker.replicas) 1 }}
 {{- fail "broker.replicas must be at least 1" }}
 {{- end }}
