@@ -62,6 +62,15 @@ if ! mounted auth "$auth_mount"; then
 	step "enabling the Kubernetes auth method at auth/$auth_mount/"
 	vault auth enable -path="$auth_mount" kubernetes
 fi
+# A write of auth/<mount>/config replaces the whole config: run without the reviewer
+# file, it would drop a reviewer token an earlier run stored, and a broker outside
+# Vault's cluster could no longer log in. Refuse rather than break it silently.
+if [ -z "$reviewer_jwt_file" ] &&
+	[ "$(vault read -field=token_reviewer_jwt_set "auth/$auth_mount/config" 2>/dev/null)" = "true" ]; then
+	echo "vault-setup: auth/$auth_mount/config holds a token reviewer JWT that this run would" \
+		"remove; set LANYARD_TOKEN_REVIEWER_JWT_FILE to it (or a fresh one) and run again" >&2
+	exit 1
+fi
 step "configuring auth/$auth_mount/config"
 vault write "auth/$auth_mount/config" \
 	kubernetes_host="$KUBERNETES_HOST" \
@@ -78,6 +87,7 @@ vault write "auth/$auth_mount/role/$role" \
 	bound_service_account_namespaces="$namespace" \
 	audience="$audience" \
 	token_policies=lanyard-broker \
+	token_no_default_policy=true \
 	token_ttl="$token_ttl" \
 	token_max_ttl=24h >/dev/null
 
