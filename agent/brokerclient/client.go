@@ -23,9 +23,13 @@ import (
 	lanyardv1 "github.com/lanyard-dev/lanyard/proto/lanyard/v1"
 )
 
-// DefaultCallTimeout bounds an issue call: Vault may queue mints for a few
-// seconds under load, so this is generous.
-const DefaultCallTimeout = 30 * time.Second
+// DefaultCallTimeout bounds an issue call. Vault may queue mints for many
+// seconds under load, and the broker gives its Vault call up to 60 s once it
+// is sent: an agent that gave up sooner would have the broker mint and then
+// revoke a credential for nobody, and retry into the same queue. So the agent
+// waits longer than the broker's Vault timeout, with room for the wait for a
+// free Vault slot and the TokenReview.
+const DefaultCallTimeout = 90 * time.Second
 
 // Options configure a Client.
 type Options struct {

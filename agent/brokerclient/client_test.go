@@ -14,6 +14,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/agenttest/fakebroker"
 	"github.com/lanyard-dev/lanyard/agent/renew"
+	"github.com/lanyard-dev/lanyard/broker/issuer"
 )
 
 const callerToken = "caller-token-secret"
@@ -200,5 +201,15 @@ func TestMutualTLS(t *testing.T) {
 	opts.KeyFile = ""
 	if _, err := New(opts); err == nil || !strings.Contains(err.Error(), "go together") {
 		t.Errorf("a certificate without a key: %v", err)
+	}
+}
+
+// The broker does not cut its Vault call short when the caller leaves (Vault
+// may mint anyway), so an agent that gives up first costs a mint and a revoke
+// for nothing.
+func TestTheAgentWaitsLongerThanTheBrokersVaultCall(t *testing.T) {
+	if DefaultCallTimeout <= issuer.DefaultTimeout {
+		t.Errorf("DefaultCallTimeout = %v, want more than the broker's Vault timeout %v",
+			DefaultCallTimeout, issuer.DefaultTimeout)
 	}
 }

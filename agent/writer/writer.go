@@ -160,6 +160,12 @@ func (w *Writer) linkNames() error {
 		if cur, err := os.Readlink(path); err == nil && cur == target {
 			continue
 		}
+		// A rename cannot replace a directory, and removing one that some other
+		// program put here is not the writer's call.
+		if fi, err := os.Lstat(path); err == nil && fi.IsDir() {
+			return fmt.Errorf("the output directory holds a directory named %s where the "+
+				"credential's file must go: remove it", name)
+		}
 		tmp := path + ".tmp"
 		if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove stale %s: %w", filepath.Base(tmp), err)
@@ -205,7 +211,11 @@ func (w *Writer) removeOldSets(current string) error {
 // a mount point. Entries of Dir that Publish did not create are kept.
 func (w *Writer) Clear() error {
 	var errs []error
-	for _, name := range append(Files, dataLink, dataTmpLink) {
+	names := []string{dataLink, dataTmpLink}
+	for _, name := range Files {
+		names = append(names, name, name+".tmp")
+	}
+	for _, name := range names {
 		err := os.Remove(filepath.Join(w.Dir, name))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)

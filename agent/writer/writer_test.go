@@ -127,6 +127,20 @@ func TestPublishReplacesAFileThatShadowsALink(t *testing.T) {
 	}
 }
 
+func TestPublishRefusesADirectoryWhereAFileMustGo(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, TokenFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := (&Writer{Dir: dir}).Publish(generation(1))
+	if err == nil || !strings.Contains(err.Error(), "directory named token") {
+		t.Fatalf("Publish = %v, want an error naming the directory in the way", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, dataLink)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a set was published although its token cannot be reached (%v)", err)
+	}
+}
+
 func TestAFailedCleanupStillPublishes(t *testing.T) {
 	dir := t.TempDir()
 	stale := filepath.Join(dir, "..2020_01_01_00_00_00.123")
@@ -154,6 +168,10 @@ func TestClearRemovesOnlyWhatPublishCreated(t *testing.T) {
 	}
 	w := &Writer{Dir: dir}
 	if err := w.Publish(generation(1)); err != nil {
+		t.Fatal(err)
+	}
+	// What a publish cut short by a crash leaves behind.
+	if err := os.Symlink(filepath.Join(dataLink, TokenFile), filepath.Join(dir, TokenFile+".tmp")); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Clear(); err != nil {

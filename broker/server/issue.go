@@ -66,21 +66,54 @@ func (s *Server) issue(
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		s.revokeOrphan(ctx, lease)
-		return nil, err
-	}
 	ev.CredentialID = s.cfg.Sealer.Seal(lease.ID, caller.PodUID, lease.ExpiresAt)
 	ev.ExpiresAt = &lease.ExpiresAt
-	s.logIssued(ctx, caller, role, lease, ev.CredentialID)
-	if s.cfg.Pods != nil {
-		pod := podwatch.Pod{UID: caller.PodUID, Namespace: caller.Namespace, Name: caller.Pod,
-			ServiceAccount: caller.ServiceAccount}
-		s.cfg.Pods.Register(ctx, pod, podwatch.Lease{ID: lease.ID, CredentialID: ev.CredentialID,
-			Role: role.Name, Namespace: lease.Namespace, TokenID: caller.TokenID,
-			ExpiresAt: lease.ExpiresAt})
+	if err := ctx.Err(); err != nil {
+		return nil, s.orphaned(ctx, caller, role, lease, ev.CredentialID, err)
 	}
+	s.logIssued(ctx, caller, role, lease, ev.CredentialID)
+	s.watchPod(ctx, caller, role, lease, ev.CredentialID)
 	return s.credential(ev.CredentialID, role, lease), nil
+}
+
+// watchPod hands the lease to the pod watch, which revokes it should the pod
+// go away before the agent revokes it.
+func (s *Server) watchPod(
+	ctx context.Context,
+	caller *authn.Caller,
+	role *catalog.Role,
+	lease *issuer.Lease,
+	credentialID string,
+) {
+	if s.cfg.Pods == nil {
+		return
+	}
+	pod := podwatch.Pod{UID: caller.PodUID, Namespace: caller.Namespace, Name: caller.Pod,
+		ServiceAccount: caller.ServiceAccount}
+	s.cfg.Pods.Register(ctx, pod, podwatch.Lease{ID: lease.ID, CredentialID: credentialID,
+		Role: role.Name, Namespace: lease.Namespace, TokenID: caller.TokenID,
+		ExpiresAt: lease.ExpiresAt})
+}
+
+// orphaned deals with a credential minted for a caller that left (left is
+// its context's error) and returns the error the request ends with. The
+// credential is revoked; should that fail, the pod watch gets it, so that it
+// dies with the pod at the latest. The audit event of the request carries
+// its id, so that what Vault created is accounted for either way.
+func (s *Server) orphaned(
+	ctx context.Context,
+	caller *authn.Caller,
+	role *catalog.Role,
+	lease *issuer.Lease,
+	credentialID string,
+	left error,
+) error {
+	if err := s.revokeOrphan(ctx, lease); err != nil {
+		s.watchPod(ctx, caller, role, lease, credentialID)
+		return fmt.Errorf("caller left before the credential was delivered; "+
+			"revoking it failed (%v), so it lives until it expires or its pod goes: %w", err, left)
+	}
+	return fmt.Errorf("caller left before the credential was delivered; revoked: %w", left)
 }
 
 // authorize asks the current catalog whether caller may request role.
@@ -160,8 +193,10 @@ func (s *Server) mint(
 const orphanRevokeTimeout = time.Minute
 
 // revokeOrphan revokes a credential whose caller left while Vault minted it:
-// nobody will ever hold it, so it must not live until it expires.
-func (s *Server) revokeOrphan(ctx context.Context, lease *issuer.Lease) {
+// nobody will ever hold it, so it must not live until it expires. A caller
+// that hangs up later, while the answer is on its way, is not noticed here;
+// its credential dies at expiry or with its pod.
+func (s *Server) revokeOrphan(ctx context.Context, lease *issuer.Lease) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orphanRevokeTimeout)
 	defer cancel()
 	err := s.cfg.Issuer.Revoke(rctx, lease.ID)
@@ -170,11 +205,12 @@ func (s *Server) revokeOrphan(ctx context.Context, lease *issuer.Lease) {
 		slog.String(keyLeaseID, lease.ID),
 	}
 	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "Orphaned credential not revoked; it lives until it expires",
+		s.log.LogAttrs(ctx, slog.LevelWarn, "Orphaned credential not revoked",
 			append(attrs, slog.Time(keyExpiresAt, lease.ExpiresAt), slog.String(keyError, err.Error()))...)
-		return
+		return err
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "Orphaned credential revoked", attrs...)
+	return nil
 }
 
 func (s *Server) credential(id string, role *catalog.Role, lease *issuer.Lease) *lanyardv1.Credential {

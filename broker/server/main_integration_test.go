@@ -76,7 +76,12 @@ type countingMinter struct {
 	issues, revokes atomic.Int64
 }
 
-func (c *countingMinter) Issue(ctx context.Context, r *catalog.Role, ns string, ttl time.Duration) (*issuer.Lease, error) {
+func (c *countingMinter) Issue(
+	ctx context.Context,
+	r *catalog.Role,
+	ns string,
+	ttl time.Duration,
+) (*issuer.Lease, error) {
 	c.issues.Add(1)
 	lease, err := c.Minter.Issue(ctx, r, ns, ttl)
 	if err == nil {

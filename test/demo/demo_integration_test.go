@@ -40,7 +40,8 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 		{"pod-reader", "list pods in team-b", "refused (403)"},
 		{"viewer", "list configmaps in team-a", "allowed"},
 		{"viewer", "create a configmap in team-a", "refused (403)"},
-		{"pod-reader", "request as team-a/intruder", "denied: service account team-a/intruder is not a subject of role pod-reader"},
+		{"pod-reader", "request as team-a/intruder",
+			"denied: service account team-a/intruder is not a subject of role pod-reader"},
 		{"pod-reader", "list pods after the agent stopped", "refused (401)"},
 	}
 	lines := strings.Split(out.String(), "\n")
@@ -89,7 +90,19 @@ func TestDemoKeepRunsUntilCtrlCThenStopsEverything(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Should the test fail before its Ctrl-C, interrupt the demo all the same,
+	// so that it stops its stack and removes its directory.
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-exited:
+			t.Logf("demo exited: %v", err)
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+		}
+	})
 
 	dir, kubectl := readKeepBanner(t, stdout)
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
@@ -101,10 +114,9 @@ func TestDemoKeepRunsUntilCtrlCThenStopsEverything(t *testing.T) {
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-exited:
+		exited <- err // for the cleanup
 		if err != nil {
 			t.Errorf("demo exited with %v after Ctrl-C\n%s", err, stderr.String())
 		}
@@ -133,8 +145,11 @@ func readKeepBanner(t *testing.T, r io.Reader) (dir, kubectl string) {
 			dir = strings.TrimSpace(rest)
 		}
 		if strings.Contains(line, "kubectl --kubeconfig") {
-			kubectl = line
-			return dir, kubectl
+			if dir == "" {
+				t.Fatalf("the demo printed no files directory before its kubectl line:\n%s",
+					strings.Join(seen, "\n"))
+			}
+			return dir, line
 		}
 	}
 	t.Fatalf("the demo printed no kubectl line:\n%s", strings.Join(seen, "\n"))

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the pinned test-stack and developer tools from the Go module proxy into
-# a cache outside the repository, keyed by a hash of the test stack's pins:
+# a cache outside the repository, keyed by a hash of the pins of every module
+# here but dev/ (etcd, kube, vault, helm):
 #
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/lanyard/tools/<hash>/bin
 #
 # The developer tools (dev/: buf, protoc plugins, golangci-lint) live in the
 # same directory but are keyed by a stamp of their own pins, so that bumping
-# a linter rebuilds the linter and not the ~20-minute stack.
+# one of them rebuilds the four developer tools (a few minutes), not the
+# ~20-minute stack.
 #
 # LANYARD_TOOLS_BIN overrides that directory. A binary already present is not
 # rebuilt, so a second run with a complete cache does nothing.
