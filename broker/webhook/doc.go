@@ -36,6 +36,11 @@
 // /proc reaches the token) or that mounts lanyard-credential writable. kubectl exec (a
 // CONNECT of pods/exec) is not reviewed: whoever may exec into the agent reaches its token.
 //
+// An update of the pod itself may still replace the image of any container, lanyard-agent
+// included, which would run an image of the updater's choosing with the agent's token. The
+// injector, on /validate as well, refuses an update of an injected pod in which
+// lanyard-agent differs from the stored one in any field, and admits every other update.
+//
 // The agent's health server listens on the pod IP (port 8099 by default) because the
 // kubelet probes the pod IP, not the agent's loopback default. Jobs complete normally:
 // the kubelet stops a native sidecar once the main containers have ended, and the agent

@@ -221,7 +221,8 @@ func TestEphemeralRefusalIsLoggedByItsCode(t *testing.T) {
 	}
 }
 
-func TestRequestsOtherThanPodCreationAndDebugPassUntouched(t *testing.T) {
+// Updates of the pod itself are judged in podupdate_test.go.
+func TestRequestsOtherThanPodCreationUpdateAndDebugPassUntouched(t *testing.T) {
 	offending := func(t *testing.T) (*corev1.Pod, *corev1.Pod) {
 		old := storedPod(t)
 		pod := old.DeepCopy()
@@ -237,11 +238,6 @@ func TestRequestsOtherThanPodCreationAndDebugPassUntouched(t *testing.T) {
 		{"a status update of an injected pod passes", "/mutate", func(t *testing.T) []byte {
 			old, pod := offending(t)
 			return ephemeralReview(t, admissionv1.Update, "status", old, pod)
-		}},
-		{"an update of the pod itself passes without a patch", "/mutate", func(t *testing.T) []byte {
-			old, pod := offending(t)
-			delete(pod.Annotations, AnnotationInjected)
-			return ephemeralReview(t, admissionv1.Update, "", old, pod)
 		}},
 		{"a create of the ephemeralcontainers subresource is not a debug session", "/validate",
 			func(t *testing.T) []byte {

@@ -28,9 +28,9 @@ const (
 	logError     = "error"
 )
 
-// Handler serves AdmissionReview v1 requests for pods. It injects into pods being created
-// and checks the ephemeral containers added to injected pods; every other request passes
-// untouched.
+// Handler serves AdmissionReview v1 requests for pods. It injects into pods being created,
+// checks the ephemeral containers added to injected pods and refuses updates that change
+// their agent; every other request passes untouched.
 type Handler struct {
 	injector *Injector
 	logger   *slog.Logger
@@ -120,6 +120,8 @@ func (h *Handler) review(
 	switch {
 	case isEphemeralUpdate(req):
 		return reviewEphemeral(resp, req, pod, log)
+	case isPodUpdate(req):
+		return reviewPodUpdate(resp, req, pod, log)
 	case mutate && isPodCreate(req):
 		return h.inject(resp, pod, log)
 	}
@@ -151,6 +153,29 @@ func reviewEphemeral(
 		return deny(resp, http.StatusInternalServerError, "lanyard: check failure: "+err.Error())
 	}
 	log.Info("Ephemeral containers admitted", logDecision, "admitted")
+	return resp
+}
+
+// reviewPodUpdate answers an update of the pod itself. An admitted update is logged at
+// Debug only: controllers update pods for labels and finalizers all the time, and such an
+// update leaves the agent as it was.
+func reviewPodUpdate(
+	resp *admissionv1.AdmissionResponse,
+	req *admissionv1.AdmissionRequest,
+	pod *corev1.Pod,
+	log *slog.Logger,
+) *admissionv1.AdmissionResponse {
+	err := CheckPodUpdate(req, pod)
+	var refusal *Refusal
+	switch {
+	case errors.As(err, &refusal):
+		log.Info("Pod update refused", logDecision, "refused", logReason, string(refusal.Code))
+		return deny(resp, http.StatusForbidden, "lanyard: "+refusal.Message)
+	case err != nil:
+		log.Error("Pod update not checked", logDecision, "error", logError, err.Error())
+		return deny(resp, http.StatusInternalServerError, "lanyard: check failure: "+err.Error())
+	}
+	log.Debug("Pod update admitted", logDecision, "admitted")
 	return resp
 }
 

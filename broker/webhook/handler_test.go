@@ -160,7 +160,7 @@ func FuzzDecodeReview(f *testing.F) {
 		SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{
 			Add: []corev1.Capability{"SYS_ADMIN"}}}}}
 	f.Add(reviewBody(f, own))
-	for _, seed := range ephemeralSeeds(f) {
+	for _, seed := range append(ephemeralSeeds(f), podUpdateSeeds(f)...) {
 		f.Add(seed)
 	}
 	in, err := NewInjector(testConfig(), roleTable{"pod-reader": 3600e9})
@@ -187,6 +187,11 @@ func FuzzDecodeReview(f *testing.F) {
 			if !errors.As(err, &refusal) || refusal.Code == "" {
 				t.Fatalf("ephemeral check error %v is not a coded refusal", err)
 			}
+		}
+		var refusal *Refusal
+		if err := CheckPodUpdate(review.Request, pod); errors.As(err, &refusal) &&
+			refusal.Code != RefusedAgentChanged {
+			t.Fatalf("pod update refused with code %q", refusal.Code)
 		}
 		res, err := in.Mutate(pod)
 		if err != nil || len(res.Patch) == 0 {

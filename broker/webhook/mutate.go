@@ -34,6 +34,7 @@ const (
 	RefusedProcessNamespace   RefusalCode = "process_namespace"   // processes shared with the agent
 	RefusedIdentity           RefusalCode = "mixed_identity"      // no user or group in common
 	RefusedWritableCredential RefusalCode = "credential_writable" // a debugger could replace it
+	RefusedAgentChanged       RefusalCode = "agent_changed"       // an update edits the agent
 )
 
 func refuse(code RefusalCode, format string, args ...any) error {

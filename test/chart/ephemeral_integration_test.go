@@ -29,7 +29,7 @@ const (
 func TestDebugContainersCannotReachTheAgentsToken(t *testing.T) {
 	env := startInjector(t)
 	env.prepareNamespace(t, "debug-a", map[string]string{"lanyard.dev/inject": "enabled"})
-	registerEphemeralHook(t, env)
+	registerValidatingHook(t, env)
 	ctx := context.Background()
 	pods := env.stack.Admin.CoreV1().Pods("debug-a")
 	for _, name := range []string{"web", "stripped"} {
@@ -79,15 +79,15 @@ func TestDebugContainersCannotReachTheAgentsToken(t *testing.T) {
 	}
 }
 
-// registerEphemeralHook registers the chart's ValidatingWebhookConfiguration as rendered,
+// registerValidatingHook registers the chart's ValidatingWebhookConfiguration as rendered,
 // only pointed at the test's webhook server, so that the API server evaluates the chart's
-// rule, namespace selector and match condition.
-func registerEphemeralHook(t *testing.T, env *injectorEnv) {
+// rules, namespace selector and match condition.
+func registerValidatingHook(t *testing.T, env *injectorEnv) {
 	t.Helper()
 	var config admissionregistrationv1.ValidatingWebhookConfiguration
 	fromUnstructured(t, find(render(t, "ephemeral", "lanyard"), "ValidatingWebhookConfiguration", ""),
 		&config)
-	config.Name, config.Annotations = "lanyard-e2e-ephemeral", nil
+	config.Name, config.Annotations = "lanyard-e2e-validating", nil
 	url := env.url + "/validate"
 	for i := range config.Webhooks {
 		config.Webhooks[i].ClientConfig = admissionregistrationv1.WebhookClientConfig{

@@ -34,7 +34,7 @@ func renderEphemeralHook(
 	return &config.Webhooks[0], config.Annotations
 }
 
-func TestDebugContainersAreSentToTheWebhooksValidatePath(t *testing.T) {
+func TestDebugSessionsAndPodUpdatesAreSentToTheWebhooksValidatePath(t *testing.T) {
 	tests := []struct {
 		name    string
 		args    []string
@@ -49,11 +49,16 @@ func TestDebugContainersAreSentToTheWebhooksValidatePath(t *testing.T) {
 			admissionv1.Ignore, 10, ""},
 	}
 	namespaced := admissionv1.NamespacedScope
-	want := []admissionv1.RuleWithOperations{{
-		Operations: []admissionv1.OperationType{admissionv1.Update},
-		Rule: admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"},
-			Resources: []string{"pods/ephemeralcontainers"}, Scope: &namespaced},
-	}}
+	update := func(resource string) admissionv1.RuleWithOperations {
+		return admissionv1.RuleWithOperations{
+			Operations: []admissionv1.OperationType{admissionv1.Update},
+			Rule: admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"},
+				Resources: []string{resource}, Scope: &namespaced},
+		}
+	}
+	// Only UPDATE: creation is /mutate's, and pods/status, which the kubelet writes all the
+	// time, must not depend on the webhook.
+	want := []admissionv1.RuleWithOperations{update("pods/ephemeralcontainers"), update("pods")}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h, annotations := renderEphemeralHook(t, tc.args...)
@@ -61,7 +66,7 @@ func TestDebugContainersAreSentToTheWebhooksValidatePath(t *testing.T) {
 				t.Fatal("no ValidatingWebhookConfiguration rendered")
 			}
 			if !reflect.DeepEqual(h.Rules, want) {
-				t.Errorf("rules = %+v, want only UPDATE of pods/ephemeralcontainers", h.Rules)
+				t.Errorf("rules = %+v, want only UPDATE of pods/ephemeralcontainers and pods", h.Rules)
 			}
 			ref := h.ClientConfig.Service
 			if ref == nil || ref.Name != "lanyard-webhook" || ref.Namespace != "lanyard" ||

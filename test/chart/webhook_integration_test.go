@@ -43,6 +43,9 @@ roles:
     maxTTL: 1h
 `
 
+// testAgentImage is the agent image the test injector writes.
+const testAgentImage = "ghcr.io/lanyard-dev/lanyard-agent:test"
+
 // catalogRoles adapts the catalog watcher to the injector, as the webhook command does.
 type catalogRoles struct{ w *catalog.Watcher }
 
@@ -81,7 +84,7 @@ func startInjector(t *testing.T) *injectorEnv {
 		t.Fatal(err)
 	}
 	cfg := webhook.DefaultConfig()
-	cfg.AgentImage = "ghcr.io/lanyard-dev/lanyard-agent:test"
+	cfg.AgentImage = testAgentImage
 	cfg.BrokerAddr = "lanyard-broker.lanyard.svc:8443"
 	cfg.BrokerCA = webhook.FileCA(caFile)
 	injector, err := webhook.NewInjector(cfg, catalogRoles{watcher})

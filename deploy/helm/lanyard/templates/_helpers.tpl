@@ -119,3 +119,18 @@ podAntiAffinity:
 - podSelector: {}
 {{- end }}
 {{- end }}
+
+{{/*
+Where the API server sends the reviews of both webhook configurations.
+Call: include "lanyard.webhookClientConfig" (dict "root" . "path" "/mutate")
+*/}}
+{{- define "lanyard.webhookClientConfig" -}}
+service:
+  name: {{ include "lanyard.webhook.name" .root }}
+  namespace: {{ .root.Release.Namespace }}
+  path: {{ .path }}
+  port: 443
+{{- if .root.Values.tls.existingSecret }}
+caBundle: {{ .root.Values.tls.caBundle | b64enc }}
+{{- end }}
+{{- end }}
