@@ -43,8 +43,12 @@ token_ttl=${LANYARD_TOKEN_TTL:-1h}
 step() { echo "vault-setup: $*" >&2; }
 
 # mounted secrets|auth PATH tells whether PATH is mounted.
+# The list is read whole first: under pipefail, grep -q leaving early would
+# kill vault with SIGPIPE and turn a match into a failure.
 mounted() {
-	vault "$1" list -format=json | grep -q "\"$2/\""
+	local list
+	list=$(vault "$1" list -format=json)
+	grep -q "\"$2/\"" <<<"$list"
 }
 
 if ! mounted secrets "$mount"; then
