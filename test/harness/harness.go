@@ -125,6 +125,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack directory: %w", err)
 	}
+	liveDir(dir, true)
 	s := &Stack{Dir: dir, BinDir: bin}
 	defer func() {
 		if err != nil {
@@ -150,10 +151,15 @@ func (s *Stack) Stop() {
 		s.procs[i].stop(15 * time.Second)
 	}
 	s.procs = nil
-	if s.Dir != "" && os.Getenv("LANYARD_KEEP_STACK_DIR") == "" {
+	if s.Dir != "" && os.Getenv(keepDirEnv) == "" {
 		_ = os.RemoveAll(s.Dir)
+		liveDir(s.Dir, false)
 	}
 }
+
+// keepDirEnv, when set, keeps stack directories (and their logs) after the
+// stack stops, for a look at what went wrong.
+const keepDirEnv = "LANYARD_KEEP_STACK_DIR"
 
 // PIDs returns the process IDs of the stack's servers.
 func (s *Stack) PIDs() map[string]int {

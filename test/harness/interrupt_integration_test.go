@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,7 +62,10 @@ func TestNoServerOutlivesItsTestBinary(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestChildHoldsAStack$", "-test.v")
-			cmd.Env = append(os.Environ(), childEnv+"="+tt.mode)
+			// The child's stack directory goes under tmp, where the test can look
+			// for it afterwards (and which its cleanup removes in any case).
+			tmp := t.TempDir()
+			cmd.Env = append(os.Environ(), childEnv+"="+tt.mode, "TMPDIR="+tmp)
 			out, err := cmd.StdoutPipe()
 			must(t, err)
 			cmd.Stderr = cmd.Stdout
@@ -82,6 +86,12 @@ func TestNoServerOutlivesItsTestBinary(t *testing.T) {
 			for name, pid := range pids {
 				waitUntil(t, 30*time.Second, func() bool { return gone(pid) },
 					fmt.Sprintf("%s (pid %d) is gone", name, pid))
+			}
+			// A SIGKILL leaves no chance to clean up; anything else must remove the
+			// stack directory too.
+			if left, _ := filepath.Glob(filepath.Join(tmp, "lanyard-stack-*")); len(left) > 0 &&
+				tt.signal != syscall.SIGKILL {
+				t.Errorf("the child left its stack directory behind: %v", left)
 			}
 		})
 	}

@@ -28,6 +28,22 @@ type process struct {
 var live struct {
 	sync.Mutex
 	procs map[*process]struct{}
+	dirs  map[string]struct{} // stack directories not yet removed
+}
+
+// liveDir records (or, with keep false, forgets) a stack directory that an
+// interrupt must remove.
+func liveDir(dir string, keep bool) {
+	live.Lock()
+	defer live.Unlock()
+	if live.dirs == nil {
+		live.dirs = make(map[string]struct{})
+	}
+	if keep {
+		live.dirs[dir] = struct{}{}
+	} else {
+		delete(live.dirs, dir)
+	}
 }
 
 // startProcess starts bin with args in its own process group. The child is
@@ -122,16 +138,27 @@ func (p *process) failure(err error) error {
 		p.name, state, err, p.logPath, p.tail(30))
 }
 
-// stopAll stops every live process, used when the test binary is interrupted.
+// stopAll stops every live process and removes the stack directories, used
+// when the test binary is interrupted.
 func stopAll() {
 	live.Lock()
 	procs := make([]*process, 0, len(live.procs))
 	for p := range live.procs {
 		procs = append(procs, p)
 	}
+	dirs := make([]string, 0, len(live.dirs))
+	for d := range live.dirs {
+		dirs = append(dirs, d)
+	}
 	live.Unlock()
 	for _, p := range procs {
 		p.stop(5 * time.Second)
+	}
+	if os.Getenv(keepDirEnv) != "" {
+		return
+	}
+	for _, d := range dirs {
+		_ = os.RemoveAll(d)
 	}
 }
 
