@@ -204,16 +204,11 @@ func TestTheEnforcementPolicyIsBoundToEnforcedNamespaces(t *testing.T) {
 func mutatingConfig(t *testing.T,
 	objs []*unstructured.Unstructured) *admissionv1.MutatingWebhookConfiguration {
 	t.Helper()
-	obj := find(objs, "MutatingWebhookConfiguration", "")
-	if obj == nil {
-		t.Fatal("no MutatingWebhookConfiguration")
-	}
-	var config admissionv1.MutatingWebhookConfiguration
-	convert(t, obj, &config)
+	config := rendered[admissionv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
 	if len(config.Webhooks) == 0 {
 		t.Fatalf("%s has no webhooks", config.Name)
 	}
-	return &config
+	return config
 }
 
 // podCreateWebhooks returns the webhooks of config that the API server calls when a pod

@@ -40,12 +40,7 @@ func TestDisruptionBudgetsSelectTheirPodsAndLetADrainProceed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, "lanyard", "lanyard", tc.args...)
 			for _, c := range components {
-				obj := find(objs, "PodDisruptionBudget", "lanyard-"+c)
-				if obj == nil {
-					t.Fatalf("no PodDisruptionBudget lanyard-%s", c)
-				}
-				var pdb policyv1.PodDisruptionBudget
-				convert(t, obj, &pdb)
+				pdb := rendered[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", "lanyard-"+c)
 				d := deployment(t, objs, "lanyard-"+c)
 				if !reflect.DeepEqual(pdb.Spec.Selector, d.Spec.Selector) {
 					t.Errorf("%s: selector %v, want the Deployment's %v", c, pdb.Spec.Selector, d.Spec.Selector)
@@ -56,7 +51,7 @@ func TestDisruptionBudgetsSelectTheirPodsAndLetADrainProceed(t *testing.T) {
 						t.Errorf("%s: selects the pods of %s = %v, want %v", c, pod, got, want)
 					}
 				}
-				evict, keep := disruptionBounds(t, &pdb, int(*d.Spec.Replicas))
+				evict, keep := disruptionBounds(t, pdb, int(*d.Spec.Replicas))
 				if evict < 1 {
 					t.Errorf("%s: no pod of %d may be evicted; a node drain would hang", c, *d.Spec.Replicas)
 				}
@@ -174,31 +169,26 @@ func TestNetworkPoliciesOpenServingPortsAndRestrictTheRest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, "lanyard", "lanyard", tc.args...)
 			for _, c := range components {
-				obj := find(objs, "NetworkPolicy", "lanyard-"+c)
-				if obj == nil {
-					t.Fatalf("no NetworkPolicy lanyard-%s", c)
-				}
-				var policy networkingv1.NetworkPolicy
-				convert(t, obj, &policy)
+				policy := rendered[networkingv1.NetworkPolicy](t, objs, "NetworkPolicy", "lanyard-"+c)
 				d := deployment(t, objs, "lanyard-"+c)
 				otherPods := deployment(t, objs, "lanyard-"+other(c)).Spec.Template.Labels
 				if !selects(t, &policy.Spec.PodSelector, d.Spec.Template.Labels) ||
 					selects(t, &policy.Spec.PodSelector, otherPods) {
 					t.Errorf("%s: the policy does not select exactly the component's pods", c)
 				}
-				checkPolicyTypes(t, c, &policy, tc.egress)
+				checkPolicyTypes(t, c, policy, tc.egress)
 				for _, p := range []peer{tc.monitor, tc.stranger} {
 					port := containerPort(t, d, serving[c])
-					if !admits(t, &policy, p.namespace, p.labels, port) {
+					if !admits(t, policy, p.namespace, p.labels, port) {
 						t.Errorf("%s: serving port %d closed to %v", c, port, p)
 					}
 				}
 				for _, name := range restricted[c] {
 					port := containerPort(t, d, name)
-					if !admits(t, &policy, tc.monitor.namespace, tc.monitor.labels, port) {
+					if !admits(t, policy, tc.monitor.namespace, tc.monitor.labels, port) {
 						t.Errorf("%s: %s port %d closed to the monitoring peer %v", c, name, port, tc.monitor)
 					}
-					if admits(t, &policy, tc.stranger.namespace, tc.stranger.labels, port) {
+					if admits(t, policy, tc.stranger.namespace, tc.stranger.labels, port) {
 						t.Errorf("%s: %s port %d open to %v", c, name, port, tc.stranger)
 					}
 				}
@@ -279,26 +269,27 @@ func TestServiceMonitorScrapesTheBrokersMetricsPort(t *testing.T) {
 	}
 }
 
+// rendered returns the rendered object of kind named name (any name when empty) as a T,
+// failing the test when there is none.
+func rendered[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
+	t.Helper()
+	obj := find(objs, kind, name)
+	if obj == nil {
+		t.Fatalf("no %s %s rendered", kind, name)
+	}
+	var v T
+	convert(t, obj, &v)
+	return &v
+}
+
 func deployment(t *testing.T, objs []*unstructured.Unstructured, name string) *appsv1.Deployment {
 	t.Helper()
-	obj := find(objs, "Deployment", name)
-	if obj == nil {
-		t.Fatalf("no Deployment %s", name)
-	}
-	var d appsv1.Deployment
-	convert(t, obj, &d)
-	return &d
+	return rendered[appsv1.Deployment](t, objs, "Deployment", name)
 }
 
 func service(t *testing.T, objs []*unstructured.Unstructured, name string) *corev1.Service {
 	t.Helper()
-	obj := find(objs, "Service", name)
-	if obj == nil {
-		t.Fatalf("no Service %s", name)
-	}
-	var s corev1.Service
-	convert(t, obj, &s)
-	return &s
+	return rendered[corev1.Service](t, objs, "Service", name)
 }
 
 // nested returns the map at path of obj as an object to convert.

@@ -49,15 +49,23 @@ var crdResource = schema.GroupVersionResource{
 	Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions",
 }
 
-// installCRDs creates the pinned CRDs in the API server, unless they exist already,
-// and returns once discovery lists every version they serve.
+// installCRDs creates the pinned CRDs in the API server of s, unless they exist already,
+// and returns, once discovery lists every version they serve, the admin's dynamic and
+// discovery clients.
 func installCRDs(
 	ctx context.Context,
 	t *testing.T,
-	dyn dynamic.Interface,
-	disc discovery.DiscoveryInterface,
-) {
+	s *harness.Stack,
+) (dynamic.Interface, discovery.DiscoveryInterface) {
 	t.Helper()
+	dyn, err := dynamic.NewForConfig(s.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(s.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dirs := downloadModules(ctx, t, crdModules)
 	var crds []*unstructured.Unstructured
 	for module, files := range crdFiles {
@@ -81,6 +89,7 @@ func installCRDs(
 			t.Fatalf("CRD %s: %v", crd.GetName(), err)
 		}
 	}
+	return dyn, disc
 }
 
 // downloadModules fetches the requirements of the module in dir through the Go module
@@ -181,15 +190,7 @@ func servedProblem(crd *unstructured.Unstructured, disc discovery.DiscoveryInter
 func TestTheInstalledCRDsRefuseFieldsTheirSchemaLacks(t *testing.T) {
 	s := harness.Shared(t)
 	ctx := context.Background()
-	dyn, err := dynamic.NewForConfig(s.AdminConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(s.AdminConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	installCRDs(ctx, t, dyn, disc)
+	dyn, _ := installCRDs(ctx, t, s)
 	if err := s.CreateNamespace(ctx, "crd-strict", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 
@@ -25,17 +24,9 @@ var admissionKinds = map[string]bool{"MutatingWebhookConfiguration": true,
 func TestRenderedManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 	s := harness.Shared(t)
 	ctx := context.Background()
-	dyn, err := dynamic.NewForConfig(s.AdminConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(s.AdminConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// cert-manager's and the Prometheus Operator's CRDs, so that the chart's Certificate,
 	// Issuer and ServiceMonitor are validated like every other object.
-	installCRDs(ctx, t, dyn, disc)
+	dyn, disc := installCRDs(ctx, t, s)
 	groups, err := restmapper.GetAPIGroupResources(disc)
 	if err != nil {
 		t.Fatal(err)
