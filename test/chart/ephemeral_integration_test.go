@@ -27,16 +27,8 @@ const (
 // The pods stay Pending, as the test API server has no kubelet, but the API server still
 // takes ephemeral containers for them, which is all a debug session needs to be judged.
 func TestDebugContainersCannotReachTheAgentsToken(t *testing.T) {
-	env := startInjector(t)
-	env.prepareNamespace(t, "debug-a", map[string]string{"lanyard.dev/inject": "enabled"})
-	registerValidatingHook(t, env)
+	pods := guardedPods(t, "debug-a")
 	ctx := context.Background()
-	pods := env.stack.Admin.CoreV1().Pods("debug-a")
-	for _, name := range []string{"web", "stripped"} {
-		if _, err := pods.Create(ctx, annotatedPod(name), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	stripAnnotations(t, pods, "stripped")
 	waitForEphemeralHook(t, pods, "web")
 
@@ -183,4 +175,22 @@ func debugTargeting(name, target string) corev1.EphemeralContainer {
 	c := debugPlain(name)
 	c.TargetContainerName = target
 	return c
+}
+
+// guardedPods starts the injector and its validating webhook for namespace ns, labelled
+// for injection, and creates two injected pods there, "web" and "stripped" (whose
+// annotations the test may remove).
+func guardedPods(t *testing.T, ns string) typedcorev1.PodInterface {
+	t.Helper()
+	env := startInjector(t)
+	env.prepareNamespace(t, ns, map[string]string{"lanyard.dev/inject": "enabled"})
+	registerValidatingHook(t, env)
+	pods := env.stack.Admin.CoreV1().Pods(ns)
+	for _, name := range []string{"web", "stripped"} {
+		_, err := pods.Create(context.Background(), annotatedPod(name), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pods
 }

@@ -29,16 +29,8 @@ var agentImagePatch = `{"spec":{"initContainers":[{"name":"lanyard-agent",` +
 // The patches are strategic merge patches, as kubectl patch and kubectl set image send;
 // the API server turns each into an UPDATE of the pod for the webhooks.
 func TestPodUpdatesCannotChangeTheAgent(t *testing.T) {
-	env := startInjector(t)
-	env.prepareNamespace(t, "update-a", map[string]string{"lanyard.dev/inject": "enabled"})
-	registerValidatingHook(t, env)
+	pods := guardedPods(t, "update-a")
 	ctx := context.Background()
-	pods := env.stack.Admin.CoreV1().Pods("update-a")
-	for _, name := range []string{"web", "stripped"} {
-		if _, err := pods.Create(ctx, annotatedPod(name), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	waitForUpdateHook(t, pods, "web")
 	// An update the webhook judges, and must admit: it leaves the agent alone.
 	stripAnnotations(t, pods, "stripped")
