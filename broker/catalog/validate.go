@@ -30,6 +30,13 @@ func parseRole(p *problems, path string, raw json.RawMessage) (Role, bool) {
 	return r, true
 }
 
+// ValidRoleName reports whether name can name a role: a DNS-1123 label of at most
+// MaxRoleNameLength characters.
+func ValidRoleName(name string) bool {
+	return name != "" && len(name) <= MaxRoleNameLength &&
+		len(validation.IsDNS1123Label(name)) == 0
+}
+
 func checkRoleName(p *problems, path, name string) {
 	switch {
 	case name == "":

@@ -34,7 +34,7 @@ const excerptLen = 40
 
 // recordedRole is what the log and audit record of a requested role name.
 func recordedRole(name string) string {
-	if name == "" || validRoleName(name) {
+	if name == "" || catalog.ValidRoleName(name) {
 		return name
 	}
 	return excerpt(name)
@@ -68,17 +68,12 @@ func checkRoleName(name string) error {
 	switch {
 	case name == "":
 		return refuse(codes.InvalidArgument, ReasonInvalidRequest, "role is required")
-	case !validRoleName(name):
+	case !catalog.ValidRoleName(name):
 		return refuse(codes.InvalidArgument, ReasonInvalidRequest, fmt.Sprintf(
 			"role %s is not a valid role name: want a DNS-1123 label of at most %d characters",
 			excerpt(name), catalog.MaxRoleNameLength))
 	}
 	return nil
-}
-
-func validRoleName(name string) bool {
-	return name != "" && len(name) <= catalog.MaxRoleNameLength &&
-		len(validation.IsDNS1123Label(name)) == 0
 }
 
 // excerpt quotes at most excerptLen bytes of s with Go escapes, so that
