@@ -31,8 +31,11 @@ import (
 // Defaults of Config.
 const (
 	DefaultConcurrency = 4
-	DefaultTimeout     = 30 * time.Second
-	DefaultSweepEvery  = time.Minute
+	// DefaultTimeout includes the wait for a free Vault slot, which creds calls
+	// may hold for up to a minute each under load: a shorter bound would give
+	// up on exactly the revocations a busy broker most needs.
+	DefaultTimeout    = 2 * time.Minute
+	DefaultSweepEvery = time.Minute
 )
 
 // lookupTimeout bounds the GET that tells whether a pod missing from the

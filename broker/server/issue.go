@@ -109,9 +109,13 @@ func (s *Server) orphaned(
 	left error,
 ) error {
 	if err := s.revokeOrphan(ctx, lease); err != nil {
-		s.watchPod(ctx, caller, role, lease, credentialID)
+		fate := "it lives until it expires"
+		if s.cfg.Pods != nil {
+			s.watchPod(ctx, caller, role, lease, credentialID)
+			fate = "it lives until it expires or its pod goes"
+		}
 		return fmt.Errorf("caller left before the credential was delivered; "+
-			"revoking it failed (%v), so it lives until it expires or its pod goes: %w", err, left)
+			"revoking it failed (%v), so %s: %w", err, fate, left)
 	}
 	return fmt.Errorf("caller left before the credential was delivered; revoked: %w", left)
 }
@@ -195,7 +199,9 @@ const orphanRevokeTimeout = time.Minute
 // revokeOrphan revokes a credential whose caller left while Vault minted it:
 // nobody will ever hold it, so it must not live until it expires. A caller
 // that hangs up later, while the answer is on its way, is not noticed here;
-// its credential dies at expiry or with its pod.
+// its credential dies at expiry or with its pod. So does one whose mint is
+// still running when the broker stops: shutdown waits --shutdown-timeout for
+// calls in flight, not for Vault.
 func (s *Server) revokeOrphan(ctx context.Context, lease *issuer.Lease) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orphanRevokeTimeout)
 	defer cancel()
