@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lanyard-dev/lanyard/agent/credential"
-	"github.com/lanyard-dev/lanyard/agent/writer"
 )
 
 // Issuer issues and revokes credentials; the broker client is one.
@@ -18,7 +17,9 @@ type Issuer interface {
 }
 
 // Publisher makes a credential visible to the app; the writer is one. An error
-// means the credential was not published, except a *writer.CleanupError.
+// means the credential was not published, unless it (or one it wraps) has a
+// method Published() bool that returns true: then the credential is current
+// and the error only a warning, as the writer's CleanupError is.
 type Publisher interface {
 	Publish(c credential.Credential) error
 	Clear() error
@@ -86,6 +87,13 @@ type Runner struct {
 	ClearOnExit bool
 }
 
+// publishedAnyway is an error of a publish that still made the credential
+// current.
+type publishedAnyway interface {
+	error
+	Published() bool
+}
+
 // issue issues a credential and publishes it. A credential that cannot be
 // published is revoked at once, so that none is left unused; one that was
 // published but left old sets behind is current, and only a warning.
@@ -95,7 +103,7 @@ func (r *Runner) issue(ctx context.Context) (credential.Credential, error) {
 		return credential.Credential{}, err
 	}
 	err = r.Publisher.Publish(c)
-	if cleanup := (*writer.CleanupError)(nil); errors.As(err, &cleanup) {
+	if warning := publishedAnyway(nil); errors.As(err, &warning) && warning.Published() {
 		r.log().Warn("Old credential sets not removed", logCredentialID, c.ID, logError, err.Error())
 		err = nil
 	}

@@ -62,6 +62,10 @@ func (e *CleanupError) Error() string { return e.Err.Error() }
 
 func (e *CleanupError) Unwrap() error { return e.Err }
 
+// Published reports that the new set is current despite the error, for callers
+// that know publishers only by interface.
+func (e *CleanupError) Published() bool { return true }
+
 // Publish makes c the current set. Any error other than a *CleanupError means
 // that c was not published and the previous set, if any, is still current.
 func (w *Writer) Publish(c credential.Credential) error {
