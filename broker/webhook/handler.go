@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,10 +119,13 @@ func (h *Handler) review(
 	}
 	log := h.logger.With(logNamespace, req.Namespace, logPod, name, logUID, string(req.UID))
 	switch {
+	case isEphemeralUpdate(req) && !injected(pod):
+		log.Debug("Pod skipped", logDecision, "skipped")
+		return resp
 	case isEphemeralUpdate(req):
-		return reviewEphemeral(resp, req, pod, log)
+		return verdict(resp, CheckEphemeralContainers(req, pod), log, ephemeralLog)
 	case isPodUpdate(req):
-		return reviewPodUpdate(resp, req, pod, log)
+		return verdict(resp, CheckPodUpdate(req, pod), log, podUpdateLog)
 	case mutate && isPodCreate(req):
 		return h.inject(resp, pod, log)
 	}
@@ -129,53 +133,48 @@ func (h *Handler) review(
 	return resp
 }
 
-// reviewEphemeral answers an update of the ephemeralcontainers subresource. It logs no
-// container name or role: after creation those are whatever the pod's editors wrote.
-func reviewEphemeral(
-	resp *admissionv1.AdmissionResponse,
-	req *admissionv1.AdmissionRequest,
-	pod *corev1.Pod,
-	log *slog.Logger,
-) *admissionv1.AdmissionResponse {
-	if !injected(pod) {
-		log.Debug("Pod skipped", logDecision, "skipped")
-		return resp
-	}
-	err := CheckEphemeralContainers(req, pod)
-	var refusal *Refusal
-	switch {
-	case errors.As(err, &refusal):
-		log.Info("Ephemeral container refused", logDecision, "refused",
-			logReason, string(refusal.Code))
-		return deny(resp, http.StatusForbidden, "lanyard: "+refusal.Message)
-	case err != nil:
-		log.Error("Ephemeral containers not checked", logDecision, "error", logError, err.Error())
-		return deny(resp, http.StatusInternalServerError, "lanyard: check failure: "+err.Error())
-	}
-	log.Info("Ephemeral containers admitted", logDecision, "admitted")
-	return resp
+// verdictLog names the log lines of one kind of check.
+type verdictLog struct {
+	refused, failed, admitted string
+	admittedLevel             slog.Level
+	failPrefix                string // of the message of a check that could not run
 }
 
-// reviewPodUpdate answers an update of the pod itself. An admitted update is logged at
-// Debug only: controllers update pods for labels and finalizers all the time, and such an
-// update leaves the agent as it was.
-func reviewPodUpdate(
+var (
+	ephemeralLog = verdictLog{refused: "Ephemeral container refused",
+		failed: "Ephemeral containers not checked", admitted: "Ephemeral containers admitted",
+		admittedLevel: slog.LevelInfo, failPrefix: "check failure"}
+	// An admitted pod update is logged at Debug only: controllers update pods for labels
+	// and finalizers all the time, and such an update leaves the agent as it was.
+	podUpdateLog = verdictLog{refused: "Pod update refused", failed: "Pod update not checked",
+		admitted: "Pod update admitted", admittedLevel: slog.LevelDebug, failPrefix: "check failure"}
+)
+
+// verdict answers a check that refuses with a *Refusal (403, logged with its code) or
+// fails with any other error (500), and logs the outcome as names says. It logs no
+// container name or role: after creation those are whatever the pod's editors wrote.
+func verdict(
 	resp *admissionv1.AdmissionResponse,
-	req *admissionv1.AdmissionRequest,
-	pod *corev1.Pod,
+	err error,
 	log *slog.Logger,
+	names verdictLog,
 ) *admissionv1.AdmissionResponse {
-	err := CheckPodUpdate(req, pod)
+	level, msg := names.admittedLevel, names.admitted
+	attrs := []any{logDecision, "admitted"}
 	var refusal *Refusal
 	switch {
 	case errors.As(err, &refusal):
-		log.Info("Pod update refused", logDecision, "refused", logReason, string(refusal.Code))
-		return deny(resp, http.StatusForbidden, "lanyard: "+refusal.Message)
+		level, msg = slog.LevelInfo, names.refused
+		attrs = []any{logDecision, "refused", logReason, string(refusal.Code)}
+		resp = deny(resp, http.StatusForbidden, "lanyard: "+refusal.Message)
 	case err != nil:
-		log.Error("Pod update not checked", logDecision, "error", logError, err.Error())
-		return deny(resp, http.StatusInternalServerError, "lanyard: check failure: "+err.Error())
+		level, msg = slog.LevelError, names.failed
+		attrs = []any{logDecision, "error", logError, err.Error()}
+		resp = deny(resp, http.StatusInternalServerError,
+			"lanyard: "+names.failPrefix+": "+err.Error())
 	}
-	log.Debug("Pod update admitted", logDecision, "admitted")
+	//nolint:sloglint // msg is one of the fixed messages of a verdictLog
+	log.Log(context.Background(), level, msg, attrs...)
 	return resp
 }
 
