@@ -112,10 +112,9 @@ func (d *demo) walkthrough(ctx context.Context) ([]row, error) {
 	return rows, nil
 }
 
+// stop ends everything the demo started. With DEMO_KEEP it runs only once keep
+// has returned, on Ctrl-C, or when the demo failed before it got there.
 func (d *demo) stop() {
-	if d.cfg.Keep {
-		return
-	}
 	for i := len(d.procs) - 1; i >= 0; i-- {
 		d.procs[i].stop()
 	}
@@ -125,8 +124,6 @@ func (d *demo) stop() {
 // keep starts an agent that keeps a fresh pod-reader credential, prints how
 // to explore the running stack, and waits for Ctrl-C.
 func (d *demo) keep(ctx context.Context) error {
-	// Whatever happens here, the stop that follows must stop everything.
-	defer func() { d.cfg.Keep = false }()
 	tokenFile, err := d.podToken(ctx, webPod, appAccount)
 	if err != nil {
 		return err

@@ -168,7 +168,9 @@ func processesUsing(dir string) []string {
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
 		if strings.Contains(string(cmdline), dir) || strings.HasPrefix(cwd, dir) {
-			found = append(found, e.Name()+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+			// The program alone: Vault's arguments carry its root token.
+			prog, _, _ := strings.Cut(string(cmdline), "\x00")
+			found = append(found, e.Name()+" "+filepath.Base(prog))
 		}
 	}
 	return found

@@ -125,7 +125,18 @@ func (p *process) tail(lines int) string {
 	if len(parts) > lines {
 		parts = parts[len(parts)-lines:]
 	}
+	for i, line := range parts {
+		if secretLine(line) {
+			parts[i] = []byte("(line withheld: it holds a secret)")
+		}
+	}
 	return string(bytes.Join(parts, []byte("\n")))
+}
+
+// secretLine tells the log lines that print a secret, such as the root token and
+// unseal key of Vault's dev-mode banner, so that an error never quotes them.
+func secretLine(line []byte) bool {
+	return bytes.Contains(line, []byte("Root Token:")) || bytes.Contains(line, []byte("Unseal Key:"))
 }
 
 // failure wraps err with the tail of the process log and how it exited.

@@ -15,6 +15,7 @@ func TestWaitForSaysWhyAProcessWasNotReady(t *testing.T) {
 		check   func(context.Context) error
 		timeout time.Duration
 		want    []string
+		wantNot []string
 	}{
 		{
 			name:    "a process that exits shows how and the tail of its log",
@@ -22,6 +23,15 @@ func TestWaitForSaysWhyAProcessWasNotReady(t *testing.T) {
 			check:   func(context.Context) error { return errors.New("not listening") },
 			timeout: time.Minute,
 			want:    []string{"exited before it was ready", "exit status 3", "fatal: cannot bind", "--- last lines of"},
+		},
+		{
+			name: "the log tail never quotes a secret the process printed",
+			script: "echo 'Root Token: hvs.dev-root-secret'; echo 'Unseal Key: c2VjcmV0'; " +
+				"echo 'core: failed'; exit 1",
+			check:   func(context.Context) error { return errors.New("not listening") },
+			timeout: time.Minute,
+			want:    []string{"core: failed", "(line withheld: it holds a secret)"},
+			wantNot: []string{"hvs.dev-root-secret", "c2VjcmV0"},
 		},
 		{
 			name:    "a process that never gets ready shows the last check's error",
@@ -57,6 +67,11 @@ func TestWaitForSaysWhyAProcessWasNotReady(t *testing.T) {
 			for _, want := range tt.want {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+			for _, secret := range tt.wantNot {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error quotes the secret %q", secret)
 				}
 			}
 		})
