@@ -29,7 +29,9 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	err := run(context.Background(), &out, config{BinDir: bin, RepoRoot: "../.."})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	err := run(ctx, &out, config{BinDir: bin, RepoRoot: "../.."})
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("demo: %v", err)

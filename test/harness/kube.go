@@ -137,6 +137,8 @@ func (s *Stack) startAPIServer(ctx context.Context, etcdURL string, timeout time
 		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM},
 		QPS:             100,
 		Burst:           200,
+		// A stalled API server fails a test instead of hanging it.
+		Timeout: 30 * time.Second,
 	}
 	hc, err := rest.HTTPClientFor(s.AdminConfig)
 	if err != nil {
